@@ -1,0 +1,130 @@
+"""The client: one local database, its stores, outbox and events (and, later, sync)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import apsw
+
+from .database import Durability, migrate, open_database
+from .errors import ClientClosed, ValidationError
+from .events import EventBus
+from .outbox import Outbox
+from .schema import Schema
+from .store import Includes, Store
+
+__all__ = ["Client"]
+
+log = logging.getLogger("atoma.client")
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Client:
+    """An Atoma client over one SQLite file.
+
+    ``server=None`` keeps everything local. ``durability`` is ``"normal"`` (survives a
+    process crash at any instant) or ``"full"`` (also survives power loss; an fsync per
+    commit). ``clock`` returns wall-clock milliseconds and can be replaced in tests.
+
+    Use it as ``async with atoma.Client(...) as client:`` or call :meth:`start` and
+    :meth:`close`. :meth:`open` opens the database without starting anything else, for
+    scripts that only need the local store.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        schema: Schema,
+        server: str | None = None,
+        *,
+        durability: Durability = "normal",
+        clock: Callable[[], int] | None = None,
+        auth: Any = None,
+    ) -> None:
+        if not isinstance(schema, Schema):
+            raise ValidationError(f"schema must be an atoma.Schema, got {type(schema).__name__}", path="schema")
+        self.path = str(path)
+        self.schema = schema
+        self.server = server
+        self.auth = auth
+        self.durability: Durability = durability
+        self._now_ms: Callable[[], int] = clock or _wall_ms
+        self.events = EventBus(self._now_ms)
+        self.outbox = Outbox(self._connection)
+        self._conn: apsw.Connection | None = None
+        self._stores: dict[str, Store[Any]] = {}
+        self._includes = Includes(self)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def open(self) -> "Client":
+        """Open the database and migrate its layout to the schema (idempotent)."""
+        if self._conn is None:
+            conn = open_database(self.path, durability=self.durability)
+            try:
+                for step in migrate(conn, self.schema):
+                    log.info("atoma: %s: %s", self.path, step)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self
+
+    async def start(self) -> "Client":
+        """Open the database (and, with a server configured, start syncing)."""
+        return self.open()
+
+    async def close(self) -> None:
+        """Close the database. The client cannot be used afterwards (until started again)."""
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        """Close the database without an event loop (for scripts and tests)."""
+        conn, self._conn = self._conn, None
+        self._stores.clear()
+        if conn is not None:
+            conn.close()
+
+    async def __aenter__(self) -> "Client":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __enter__(self) -> "Client":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_sync()
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def _connection(self) -> apsw.Connection:
+        conn = self._conn
+        if conn is None:
+            raise ClientClosed(f"client for {self.path!r} is not open; call start() (or open()) first")
+        return conn
+
+    # -- stores ---------------------------------------------------------------------------
+
+    def store(self, name: str) -> Store[Any]:
+        """The store of resource ``name``."""
+        s = self._stores.get(name)
+        if s is None:
+            self._connection()
+            if name not in self.schema:
+                raise ValidationError(
+                    f"unknown resource {name!r}; resources are {sorted(self.schema.resources)}", path="resource", resource=name
+                )
+            s = self._stores[name] = Store(self, self.schema[name])
+        return s
+
+    def __repr__(self) -> str:
+        return f"Client({self.path!r}, open={self.is_open})"
