@@ -70,9 +70,10 @@ def compile_where(
     op, v = node.op, node.value
     if op == "isNull":
         return f"({e} IS NULL)" if v else f"({e} IS NOT NULL)"
+    # Every leaf is two-valued (never NULL), so that NOT means "does not match".
     if op == "eq":
         params.append(v)
-        return f"({e} = ?)"
+        return f"({e} IS ?)"
     if op == "ne":
         params.append(v)
         return f"({e} IS NOT ?)"
@@ -81,13 +82,13 @@ def compile_where(
         parts = []
         if non_null:
             params.append(msgspec.json.encode(non_null).decode())
-            parts.append(f"{e} IN (SELECT value FROM json_each(?))")
+            parts.append(f"({e} IS NOT NULL AND {e} IN (SELECT value FROM json_each(?)))")
         if len(non_null) != len(v):
             parts.append(f"{e} IS NULL")
         return "(" + (" OR ".join(parts) or "0") + ")"
     if op in COMPARISONS:
         params.append(v)
-        return f"({e} {_SQL_OP[op]} ?)"
+        return f"({e} IS NOT NULL AND {e} {_SQL_OP[op]} ?)"
     if op == "match":
         assert fts is not None and node.field in fts
         table = fts[node.field]
@@ -99,13 +100,13 @@ def compile_where(
         return f"({f} IS NOT NULL)"
     if op == "contains":
         params.append(v)
-        return f"(instr({f}, ?) > 0)"
+        return f"({f} IS NOT NULL AND instr({f}, ?) > 0)"
     if op == "startsWith":
         params.extend((v, v))
-        return f"(substr({f}, 1, length(?)) = ?)"
+        return f"({f} IS NOT NULL AND substr({f}, 1, length(?)) = ?)"
     if op == "endsWith":
         params.extend((v, v))
-        return f"(substr({f}, -length(?)) = ?)"
+        return f"({f} IS NOT NULL AND substr({f}, -length(?)) = ?)"
     raise AssertionError(op)
 
 
