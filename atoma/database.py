@@ -157,7 +157,23 @@ def _migrate_resource(conn: apsw.Connection, res: Resource) -> list[str]:
             done.append(f"create index {name}")
     for n, tx in enumerate(res.text_indexes):
         done += _migrate_fts(conn, res, n, tx)
+    # Text indexes no longer declared: drop their tables and triggers (they cost every write).
+    stale = conn.execute(
+        "SELECT key FROM atoma_meta WHERE key LIKE ? ESCAPE '\\'", (f"fts:fts\\_{res.name}\\_%",)
+    ).fetchall()
+    for (key,) in stale:
+        fts = key[4:]
+        if int(fts.rsplit("_", 1)[1]) >= len(res.text_indexes):
+            _drop_fts(conn, fts)
+            conn.execute("DELETE FROM atoma_meta WHERE key = ?", (key,))
+            done.append(f"drop text index {fts}")
     return done
+
+
+def _drop_fts(conn: apsw.Connection, fts: str) -> None:
+    conn.execute(f'DROP TABLE IF EXISTS "{fts}"')
+    for suffix in ("ai", "au", "ad"):
+        conn.execute(f'DROP TRIGGER IF EXISTS "{fts}_{suffix}"')
 
 
 def _migrate_fts(conn: apsw.Connection, res: Resource, n: int, tx: TextIndex) -> list[str]:
@@ -168,9 +184,7 @@ def _migrate_fts(conn: apsw.Connection, res: Resource, n: int, tx: TextIndex) ->
     if row is not None and row[0] == declared:
         return []
     if row is not None:  # the TextIndex at this position changed its fields: rebuild it
-        conn.execute(f'DROP TABLE IF EXISTS "{fts}"')
-        for suffix in ("ai", "au", "ad"):
-            conn.execute(f'DROP TRIGGER IF EXISTS "{fts}_{suffix}"')
+        _drop_fts(conn, fts)
     exprs = ", ".join(f"json_extract(new.data, '$.{c}')" for c in cols)
     col_list = ", ".join(f'"{c}"' for c in cols)
     conn.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import msgspec
 
@@ -17,6 +17,18 @@ __all__ = [
     "Event",
     "StoreChanged",
     "OutboxEnqueued",
+    "PushStarted",
+    "PushAcked",
+    "PushRejected",
+    "SyncRebase",
+    "SyncConflict",
+    "PullApplied",
+    "SubscribeConnected",
+    "SubscribeNotified",
+    "SubscribeLost",
+    "SyncBackoff",
+    "SyncResync",
+    "SyncStatusChanged",
     "EventBus",
     "EventLog",
     "Origin",
@@ -49,6 +61,104 @@ class OutboxEnqueued(Event, tag="outbox.enqueued", frozen=True):
     entity_ids: tuple[str, ...]
     seqs: tuple[int, ...]
     action: str
+
+
+class PushStarted(Event, tag="push.started", frozen=True):
+    """A push request is about to be sent with these intents (now ``in_flight``)."""
+
+    seqs: tuple[int, ...]
+    attempt: int = 1
+
+
+class PushAcked(Event, tag="push.acked", frozen=True):
+    """The server applied these intents; ``versions`` are the new versions, same order."""
+
+    resource: str
+    entity_ids: tuple[str, ...]
+    seqs: tuple[int, ...]
+    versions: tuple[int, ...]
+    replayed: tuple[int, ...] = ()
+
+
+class PushRejected(Event, tag="push.rejected", frozen=True):
+    """The server refused an intent for good; it stays in the outbox as ``rejected``."""
+
+    resource: str
+    entity_id: str
+    seq: int
+    error: dict[str, Any]
+
+
+class SyncRebase(Event, tag="sync.rebase", frozen=True):
+    """Later intents of an entity were moved onto a new server version."""
+
+    resource: str
+    entity_id: str
+    seqs: tuple[int, ...]
+    base_version: int
+
+
+class SyncConflict(Event, tag="sync.conflict", frozen=True):
+    """An intent met a newer server version; ``strategy`` says how it was resolved."""
+
+    resource: str
+    entity_id: str
+    seq: int
+    strategy: str
+    local: dict[str, Any] | None
+    server: dict[str, Any] | None
+    server_version: int
+
+
+class PullApplied(Event, tag="pull.applied", frozen=True):
+    """A page of the change feed was applied and the cursor moved to ``cursor``."""
+
+    cursor: int
+    changes: int
+    applied: int
+    resources: tuple[str, ...] = ()
+
+
+class SubscribeConnected(Event, tag="subscribe.connected", frozen=True):
+    """The subscribe stream is open (``last_event_id`` was sent, if any)."""
+
+    last_event_id: str | None = None
+
+
+class SubscribeNotified(Event, tag="subscribe.notified", frozen=True):
+    """The server announced changes up to ``cursor``; a pull follows (debounced)."""
+
+    resources: tuple[str, ...]
+    cursor: int
+
+
+class SubscribeLost(Event, tag="subscribe.lost", frozen=True):
+    """The subscribe stream ended or went silent; ``reason`` says how."""
+
+    reason: str
+
+
+class SyncBackoff(Event, tag="sync.backoff", frozen=True):
+    """A lane failed and waits ``delay_s`` before retrying (sooner on a write or ``push()``)."""
+
+    lane: str
+    delay_s: float
+    attempt: int
+    error: dict[str, Any] | None = None
+
+
+class SyncResync(Event, tag="sync.resync", frozen=True):
+    """The server's history was trimmed past the cursor: resources were rebuilt from a snapshot."""
+
+    resources: tuple[str, ...]
+    min_cursor: int
+    entities: int = 0
+
+
+class SyncStatusChanged(Event, tag="sync.status", frozen=True):
+    """``client.sync.status`` changed; ``status`` is the new snapshot (a ``SyncStatus``)."""
+
+    status: Any
 
 
 Callback = Callable[[Event], None]

@@ -10,11 +10,10 @@ __all__ = ["new_id", "new_key"]
 
 def new_id() -> str:
     """A UUIDv7-shaped id: ids made later sort later, which keeps SQLite's b-trees compact."""
-    ms = time.time_ns() // 1_000_000
-    r = int.from_bytes(os.urandom(10), "big")
-    n = (ms << 80) | (0x7 << 76) | ((r >> 64) & 0x0FFF) << 64 | (0b10 << 62) | (r & ((1 << 62) - 1))
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    t = f"{time.time_ns() // 1_000_000:012x}"
+    r = os.urandom(10).hex()
+    # version nibble 7, then the RFC 4122 variant (10xx) in the first nibble of the 4th group
+    return f"{t[:8]}-{t[8:12]}-7{r[:3]}-{'89ab'[int(r[3], 16) & 3]}{r[4:7]}-{r[7:19]}"
 
 
 def new_key() -> str:

@@ -14,7 +14,7 @@ import apsw
 import msgspec
 
 from . import query as q
-from .database import fts_name, table_of
+from .database import fts_name, index_name, table_of
 from .errors import NotFound, ValidationError
 from .events import OutboxEnqueued, StoreChanged
 from .ids import new_id, new_key
@@ -155,6 +155,17 @@ class Store(Generic[T]):
             raise self._error(f"expected a dict or a {self.entity.__name__}, got {type(value).__name__}")
         return ent, _enc.encode(ent).decode()
 
+    def _unique_error(self, exc: apsw.ConstraintError, entity_id: str) -> ValidationError:
+        """A unique Index refused the value: say which fields collided."""
+        for ix in self.resource.indexes:
+            if ix.unique and index_name(self.name, ix) in str(exc):
+                return self._error(
+                    f"an entity with the same {', '.join(ix.fields)} already exists (unique index)",
+                    entity_id=entity_id,
+                    code="ALREADY_EXISTS",
+                )
+        return self._error(f"constraint failed: {exc}", entity_id=entity_id)
+
     def _conn(self) -> apsw.Connection:
         return self._client._connection()
 
@@ -205,8 +216,11 @@ class Store(Generic[T]):
         base_version = 0
         try:
             conn.execute(self._sql_insert, (ent.id, data))
-        except apsw.ConstraintError:
-            rid, version, _old, pending, base, deleted = conn.execute(self._sql_row, (ent.id,)).fetchone()
+        except apsw.ConstraintError as exc:
+            row = conn.execute(self._sql_row, (ent.id,)).fetchone()
+            if row is None:
+                raise self._unique_error(exc, ent.id) from None
+            rid, version, _old, pending, base, deleted = row
             if not deleted:
                 raise self._error(f"entity {ent.id!r} already exists", entity_id=ent.id, code="ALREADY_EXISTS") from None
             # Recreating a tombstone continues from its version (no ABA on the server).
@@ -298,7 +312,10 @@ class Store(Generic[T]):
             built = {**raw, **built}
         new_data = _enc.encode(built).decode()
         new_base = base if pending else (data if version else None)
-        conn.execute(self._sql_update, (new_data, new_base, rid))
+        try:
+            conn.execute(self._sql_update, (new_data, new_base, rid))
+        except apsw.ConstraintError as exc:
+            raise self._unique_error(exc, entity_id) from None
         conn.execute(
             _INTENT_SQL,
             (self.name, entity_id, "update", new_data, _enc.encode(changed).decode(), version, new_base, new_key(), now, now, "local"),
