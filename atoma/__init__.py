@@ -9,6 +9,7 @@ from .errors import (
     ClientClosed,
     ClientLocked,
     ConflictError,
+    HistoryConflict,
     NotFound,
     RejectedError,
     SchemaError,
@@ -16,6 +17,7 @@ from .errors import (
     ValidationError,
 )
 from .events import Event, EventBus, EventLog, OutboxEnqueued, StoreChanged
+from .history import History, HistoryChanged, HistoryStep, SkippedChange, StepResult
 from .outbox import Intent, Outbox
 from .schema import BelongsTo, Entity, HasMany, HasOne, Index, Resource, Schema, TextIndex
 from .store import Page, QueryPlan, Store
@@ -35,6 +37,10 @@ __all__ = [
     "EventLog",
     "HasMany",
     "HasOne",
+    "History",
+    "HistoryChanged",
+    "HistoryConflict",
+    "HistoryStep",
     "Index",
     "Intent",
     "NotFound",
@@ -46,6 +52,8 @@ __all__ = [
     "Resource",
     "Schema",
     "SchemaError",
+    "SkippedChange",
+    "StepResult",
     "Store",
     "StoreChanged",
     "SyncError",

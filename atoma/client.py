@@ -11,9 +11,12 @@ import apsw
 from .database import Durability, migrate, open_database
 from .errors import ClientClosed, ValidationError
 from .events import EventBus
+from .history import History
 from .outbox import Outbox
 from .schema import Schema
 from .store import Includes, Store
+from .sync.engine import SyncEngine, SyncOptions
+from .sync.lock import SyncLock
 
 __all__ = ["Client"]
 
@@ -30,10 +33,17 @@ class Client:
     ``server=None`` keeps everything local. ``durability`` is ``"normal"`` (survives a
     process crash at any instant) or ``"full"`` (also survives power loss; an fsync per
     commit). ``clock`` returns wall-clock milliseconds and can be replaced in tests.
+    ``history`` records local writes for undo/redo (``client.history``), at most
+    ``history_max_steps`` steps per scope.
 
     Use it as ``async with atoma.Client(...) as client:`` or call :meth:`start` and
     :meth:`close`. :meth:`open` opens the database without starting anything else, for
     scripts that only need the local store.
+
+    With a ``server``, :meth:`start` also takes the database's sync lock (a second syncing
+    process gets :class:`~atoma.errors.ClientLocked`) and starts ``client.sync`` (a
+    :class:`~atoma.sync.SyncEngine`). ``transport`` replaces httpx's network transport
+    (tests, fault injection); ``sync_options`` tunes the engine (:class:`~atoma.sync.SyncOptions`).
     """
 
     def __init__(
@@ -45,6 +55,10 @@ class Client:
         durability: Durability = "normal",
         clock: Callable[[], int] | None = None,
         auth: Any = None,
+        history: bool = True,
+        history_max_steps: int = 200,
+        transport: Any = None,
+        sync_options: SyncOptions | None = None,
     ) -> None:
         if not isinstance(schema, Schema):
             raise ValidationError(f"schema must be an atoma.Schema, got {type(schema).__name__}", path="schema")
@@ -55,10 +69,13 @@ class Client:
         self.durability: Durability = durability
         self._now_ms: Callable[[], int] = clock or _wall_ms
         self.events = EventBus(self._now_ms)
-        self.outbox = Outbox(self._connection)
+        self.outbox = Outbox(self._connection, self)
         self._conn: apsw.Connection | None = None
+        self._lock = SyncLock(self.path) if server is not None and self.path != ":memory:" else None
+        self.sync = SyncEngine(self, transport=transport, options=sync_options)
         self._stores: dict[str, Store[Any]] = {}
         self._includes = Includes(self)
+        self.history = History(self, enabled=history, max_steps=history_max_steps)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -76,15 +93,32 @@ class Client:
         return self
 
     async def start(self) -> "Client":
-        """Open the database (and, with a server configured, start syncing)."""
-        return self.open()
+        """Open the database and, with a server configured, take the sync lock and start
+        syncing. Raises :class:`~atoma.errors.ClientLocked` if another process syncs it."""
+        if self.server is not None and self._lock is not None and not self._lock.held:
+            self._lock.acquire()
+        try:
+            self.open()
+            await self.sync.start()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        return self
 
     async def close(self) -> None:
-        """Close the database. The client cannot be used afterwards (until started again)."""
+        """Stop syncing (in-flight intents go back to pending), release the sync lock and
+        close the database. The client cannot be used afterwards (until started again)."""
+        await self.sync.stop()
         self.close_sync()
 
     def close_sync(self) -> None:
-        """Close the database without an event loop (for scripts and tests)."""
+        """Close the database without an event loop (for scripts and tests); sync lanes, if
+        any, are cancelled without waiting."""
+        if self.sync.running:
+            self.sync.stop_nowait()
+        if self._lock is not None:
+            self._lock.release()
         conn, self._conn = self._conn, None
         self._stores.clear()
         if conn is not None:

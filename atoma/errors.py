@@ -9,6 +9,7 @@ context a caller needs to react (resource, entity id, wire code) as attributes::
      ├── NotFound           an entity that must exist does not
      ├── ClientClosed       the client was used after close() (or before start())
      ├── ClientLocked       another process holds the sync lock of this database
+     ├── HistoryConflict    nothing of an undo/redo step could be applied (others changed it all)
      └── SyncError          the server or the transport answered with an error
           ├── ConflictError the server's version moved (carries the server's current value)
           └── RejectedError the server refused a write for good (non-retryable)
@@ -25,6 +26,7 @@ __all__ = [
     "NotFound",
     "ClientClosed",
     "ClientLocked",
+    "HistoryConflict",
     "SyncError",
     "ConflictError",
     "RejectedError",
@@ -93,6 +95,19 @@ class ClientLocked(AtomaError):
     """Another process holds the sync lock of this database file."""
 
     default_code = "CLIENT_LOCKED"
+
+
+class HistoryConflict(AtomaError):
+    """Undo or redo could apply nothing: every change of the step was overtaken by later edits.
+
+    ``skipped`` lists what was skipped and why; the step stays where it was.
+    """
+
+    default_code = "HISTORY_CONFLICT"
+
+    def __init__(self, message: str, *, skipped: list[Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.skipped = skipped or []
 
 
 class SyncError(AtomaError):

@@ -7,8 +7,9 @@ are emitted after the commit. Reads never touch the network.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar, overload
 
 import apsw
 import msgspec
@@ -77,6 +78,17 @@ class QueryPlan(msgspec.Struct, frozen=True):
 
     def __str__(self) -> str:
         return "\n".join(self.plan)
+
+
+class Change(NamedTuple):
+    """One entity change made by a local write, as history records it (JSON texts; None = absent)."""
+
+    resource: str
+    entity_id: str
+    before: str | None
+    after: str | None
+    changed: tuple[str, ...] | None
+    seq: int
 
 
 class _Select(msgspec.Struct):
@@ -169,6 +181,16 @@ class Store(Generic[T]):
     def _conn(self) -> apsw.Connection:
         return self._client._connection()
 
+    @contextmanager
+    def _tx(self, conn: apsw.Connection) -> Iterator[None]:
+        """A write transaction; on rollback, history forgets what it cached about it."""
+        try:
+            with conn:
+                yield
+        except BaseException:
+            self._client.history._forget()
+            raise
+
     # -- writes ------------------------------------------------------------------------------
 
     def add(self, value: Mapping[str, Any] | T) -> T:
@@ -179,9 +201,10 @@ class Store(Generic[T]):
         ent, data = self._new(value)
         conn = self._conn()
         now = self._client._now_ms()
-        with conn:
-            seq = self._insert_one(conn, ent, data, now)
-        self._emitted([ent.id], [seq], "create")
+        with self._tx(conn):
+            change = self._insert_one(conn, ent, data, now)
+            self._client.history._record(conn, [change])
+        self._emitted([ent.id], [change.seq], "create")
         return ent
 
     def add_many(self, values: Iterable[Mapping[str, Any] | T]) -> list[T]:
@@ -198,21 +221,26 @@ class Store(Generic[T]):
         now = self._client._now_ms()
         name = self.name
         try:
-            with conn:
+            with self._tx(conn):
                 conn.executemany(self._sql_insert, [(e.id, d) for e, d in prepared])
                 conn.executemany(
                     _INTENT_SQL, [(name, e.id, "create", d, None, 0, None, new_key(), now, now, "local") for e, d in prepared]
                 )
                 last = conn.last_insert_rowid()
-            seqs = list(range(last - len(prepared) + 1, last + 1))
+                seqs = list(range(last - len(prepared) + 1, last + 1))
+                history = self._client.history
+                if history.enabled:
+                    history._record(conn, [Change(name, e.id, None, d, None, q) for (e, d), q in zip(prepared, seqs)])
         except apsw.ConstraintError:
             # Some ids exist already (live, or tombstones to recreate): take the careful path.
-            with conn:
-                seqs = [self._insert_one(conn, e, d, now) for e, d in prepared]
+            with self._tx(conn):
+                changes = [self._insert_one(conn, e, d, now) for e, d in prepared]
+                self._client.history._record(conn, changes)
+            seqs = [c.seq for c in changes]
         self._emitted(ids, seqs, "create")
         return [e for e, _ in prepared]
 
-    def _insert_one(self, conn: apsw.Connection, ent: T, data: str, now: int) -> int:
+    def _insert_one(self, conn: apsw.Connection, ent: T, data: str, now: int, origin: str = "local") -> "Change":
         base_version = 0
         try:
             conn.execute(self._sql_insert, (ent.id, data))
@@ -228,8 +256,8 @@ class Store(Generic[T]):
             ent = msgspec.structs.replace(ent, version=version)
             data = _enc.encode(ent).decode()
             conn.execute(self._sql_update, (data, base if pending else _old if version else None, rid))
-        conn.execute(_INTENT_SQL, (self.name, ent.id, "create", data, None, base_version, None, new_key(), now, now, "local"))
-        return conn.last_insert_rowid()
+        conn.execute(_INTENT_SQL, (self.name, ent.id, "create", data, None, base_version, None, new_key(), now, now, origin))
+        return Change(self.name, ent.id, None, data, None, conn.last_insert_rowid())
 
     def update(self, entity_id: str, patch: Mapping[str, Any] | Callable[[T], T | Mapping[str, Any]]) -> T:
         """Change fields of an entity: a patch dict, or a callable given the current entity that
@@ -238,10 +266,12 @@ class Store(Generic[T]):
         """
         conn = self._conn()
         now = self._client._now_ms()
-        with conn:
-            result, seq = self._update_one(conn, entity_id, patch, now)
-        if seq is not None:
-            self._emitted([entity_id], [seq], "update")
+        with self._tx(conn):
+            result, change = self._update_one(conn, entity_id, patch, now)
+            if change is not None:
+                self._client.history._record(conn, [change])
+        if change is not None:
+            self._emitted([entity_id], [change.seq], "update")
         return result
 
     def update_many(
@@ -265,20 +295,21 @@ class Store(Generic[T]):
         conn = self._conn()
         now = self._client._now_ms()
         out: list[T] = []
-        changed_ids: list[str] = []
-        seqs: list[int] = []
-        with conn:
+        changes: list[Change] = []
+        with self._tx(conn):
             for eid, p in patches.items():
-                ent, seq = self._update_one(conn, eid, p, now)
+                ent, change = self._update_one(conn, eid, p, now)
                 out.append(ent)
-                if seq is not None:
-                    changed_ids.append(eid)
-                    seqs.append(seq)
-        if seqs:
-            self._emitted(changed_ids, seqs, "update")
+                if change is not None:
+                    changes.append(change)
+            self._client.history._record(conn, changes)
+        if changes:
+            self._emitted([c.entity_id for c in changes], [c.seq for c in changes], "update")
         return out
 
-    def _update_one(self, conn: apsw.Connection, entity_id: str, patch: Any, now: int) -> tuple[T, int | None]:
+    def _update_one(
+        self, conn: apsw.Connection, entity_id: str, patch: Any, now: int, origin: str = "local"
+    ) -> tuple[T, "Change | None"]:
         row = conn.execute(self._sql_row, (self._check_id(entity_id),)).fetchone()
         if row is None or row[5]:
             raise NotFound(f"{self.name}: no entity {entity_id!r}", resource=self.name, entity_id=entity_id)
@@ -318,9 +349,9 @@ class Store(Generic[T]):
             raise self._unique_error(exc, entity_id) from None
         conn.execute(
             _INTENT_SQL,
-            (self.name, entity_id, "update", new_data, _enc.encode(changed).decode(), version, new_base, new_key(), now, now, "local"),
+            (self.name, entity_id, "update", new_data, _enc.encode(changed).decode(), version, new_base, new_key(), now, now, origin),
         )
-        return new, conn.last_insert_rowid()
+        return new, Change(self.name, entity_id, data, new_data, changed, conn.last_insert_rowid())
 
     def upsert(self, value: Mapping[str, Any] | T) -> T:
         """Create the entity, or update the given fields if an entity with its id exists."""
@@ -337,10 +368,11 @@ class Store(Generic[T]):
         ent, data = self._new(value)
         conn = self._conn()
         now = self._client._now_ms()
-        with conn:
-            seq = self._insert_one(conn, ent, data, now)
-            conn.execute("UPDATE atoma_outbox SET action = 'upsert' WHERE seq = ?", (seq,))
-        self._emitted([ent.id], [seq], "upsert")
+        with self._tx(conn):
+            change = self._insert_one(conn, ent, data, now)
+            conn.execute("UPDATE atoma_outbox SET action = 'upsert' WHERE seq = ?", (change.seq,))
+            self._client.history._record(conn, [change])
+        self._emitted([ent.id], [change.seq], "upsert")
         return ent
 
     def delete(self, entity_id: str) -> None:
@@ -352,27 +384,30 @@ class Store(Generic[T]):
         ids = list(dict.fromkeys(ids))
         conn = self._conn()
         now = self._client._now_ms()
-        seqs = []
-        with conn:
-            for eid in ids:
-                row = conn.execute(self._sql_row, (self._check_id(eid),)).fetchone()
-                if row is None or row[5]:
-                    raise NotFound(f"{self.name}: no entity {eid!r}", resource=self.name, entity_id=eid)
-                rid, version, data, pending, base, _ = row
-                new_base = base if pending else (data if version else None)
-                conn.execute(self._sql_delete, (new_base, rid))
-                conn.execute(_INTENT_SQL, (self.name, eid, "delete", None, None, version, new_base, new_key(), now, now, "local"))
-                seqs.append(conn.last_insert_rowid())
-        if seqs:
-            self._emitted(ids, seqs, "delete", deleted=True)
+        with self._tx(conn):
+            changes = [self._delete_one(conn, eid, now) for eid in ids]
+            self._client.history._record(conn, changes)
+        if changes:
+            self._emitted(ids, [c.seq for c in changes], "delete", deleted=True)
 
-    def _emitted(self, ids: list[str], seqs: list[int], action: str, deleted: bool = False) -> None:
+    def _delete_one(self, conn: apsw.Connection, entity_id: str, now: int, origin: str = "local") -> "Change":
+        row = conn.execute(self._sql_row, (self._check_id(entity_id),)).fetchone()
+        if row is None or row[5]:
+            raise NotFound(f"{self.name}: no entity {entity_id!r}", resource=self.name, entity_id=entity_id)
+        rid, version, data, pending, base, _ = row
+        new_base = base if pending else (data if version else None)
+        conn.execute(self._sql_delete, (new_base, rid))
+        conn.execute(_INTENT_SQL, (self.name, entity_id, "delete", None, None, version, new_base, new_key(), now, now, origin))
+        return Change(self.name, entity_id, data, None, None, conn.last_insert_rowid())
+
+    def _emitted(self, ids: list[str], seqs: list[int], action: str, deleted: bool = False, origin: str = "local") -> None:
         bus = self._client.events
         if bus.wants("store.changed"):
             t = tuple(ids)
-            bus.emit(StoreChanged(resource=self.name, ids=t, origin="local", deleted=t if deleted else ()))
+            bus.emit(StoreChanged(resource=self.name, ids=t, origin=origin, deleted=t if deleted else ()))  # type: ignore[arg-type]
         if bus.wants("outbox.enqueued"):
             bus.emit(OutboxEnqueued(resource=self.name, entity_ids=tuple(ids), seqs=tuple(seqs), action=action))
+        self._client.history._flush()
 
     # -- reads -------------------------------------------------------------------------------
 

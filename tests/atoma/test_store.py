@@ -287,7 +287,7 @@ def test_closed_client_raises_client_closed(db: str) -> None:
 
 def test_events_after_commit_with_origin(client: atoma.Client) -> None:
     seen: list[atoma.Event] = []
-    unsubscribe = client.events.subscribe(seen.append)
+    unsubscribe = client.events.subscribe(seen.append, ["store.changed", "outbox.enqueued"])
     tasks = client.store("tasks")
     t = tasks.add({"title": "x"})
     tasks.update(t.id, {"done": True})
