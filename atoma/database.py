@@ -5,11 +5,14 @@ Layout (``PRAGMA user_version`` = :data:`FORMAT_VERSION`):
 * ``r_<resource>`` — one row per entity: ``rid`` (rowid, used by FTS), ``id``, ``version``
   (the server version the local copy is based on), ``deleted`` (tombstone flag),
   ``data`` (the entity as JSON text), ``pending`` (unacknowledged intents) and ``base``
-  (the server value the pending edits were made on).
+  (the server value the pending edits were made on; once sync runs, the newest server value
+  known while intents are unsettled) and ``server_version`` (the newest server version known,
+  format 2).
 * ``ix_<resource>_<fields>`` — a partial expression index per declared :class:`Index`.
 * ``fts_<resource>_<n>`` — a contentless FTS5 table per :class:`TextIndex`, kept by triggers.
 * ``atoma_outbox`` — the durable intents (see :mod:`atoma.outbox`).
 * ``atoma_meta`` — key/value facts (device id, sync cursor, ...).
+* ``atoma_history`` / ``atoma_history_changes`` — undo/redo steps (see :mod:`atoma.history`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .sqlite_sql import FOLD_FUNCTION, field_expr, fold_sql_function
 __all__ = ["open_database", "migrate", "table_of", "index_name", "fts_name", "Durability", "FORMAT_VERSION"]
 
 Durability = Literal["normal", "full"]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 FTS_TOKENIZE = "unicode61 remove_diacritics 0 categories 'L* N* Co'"
 
 # Internal layout migrations, by the user_version they lead to. Appending a step here is
@@ -55,6 +58,39 @@ _FORMAT_STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 origin TEXT NOT NULL DEFAULT 'local'
             )""",
             "CREATE INDEX IF NOT EXISTS atoma_outbox_entity ON atoma_outbox(resource, entity_id, seq)",
+        ),
+    ),
+    (
+        # Sync (issue #4): the push lane scans by state; entity tables gain server_version
+        # (added per table by _migrate_resource, since the tables depend on the schema).
+        2,
+        ("CREATE INDEX IF NOT EXISTS atoma_outbox_state ON atoma_outbox(state, seq)",),
+    ),
+    (
+        # Undo/redo history (issue #7): steps per scope and the entity changes of each step.
+        3,
+        (
+            """CREATE TABLE IF NOT EXISTS atoma_history (
+                id INTEGER PRIMARY KEY,
+                scope TEXT NOT NULL,
+                label TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'done',
+                created_at_ms INTEGER NOT NULL,
+                resources TEXT NOT NULL DEFAULT '[]',
+                change_count INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX IF NOT EXISTS atoma_history_scope ON atoma_history(scope, id)",
+            """CREATE TABLE IF NOT EXISTS atoma_history_changes (
+                step_id INTEGER NOT NULL REFERENCES atoma_history(id) ON DELETE CASCADE,
+                n INTEGER NOT NULL,
+                resource TEXT NOT NULL,
+                entity_id TEXT NOT NULL,
+                before TEXT,
+                after TEXT,
+                changed TEXT,
+                seq INTEGER,
+                PRIMARY KEY (step_id, n)
+            ) WITHOUT ROWID""",
         ),
     ),
 )
@@ -133,9 +169,15 @@ def _migrate_resource(conn: apsw.Connection, res: Resource) -> list[str]:
         conn.execute(
             f'CREATE TABLE "{table}" (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, '
             "version INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0, "
-            "data TEXT NOT NULL, pending INTEGER NOT NULL DEFAULT 0, base TEXT)"
+            "data TEXT NOT NULL, pending INTEGER NOT NULL DEFAULT 0, base TEXT, "
+            "server_version INTEGER NOT NULL DEFAULT 0)"
         )
         done.append(f"create table {table}")
+    elif not any(r[1] == "server_version" for r in conn.execute(f'PRAGMA table_info("{table}")')):
+        # Files made before format 2: start from the version the local copy is based on.
+        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN server_version INTEGER NOT NULL DEFAULT 0')
+        conn.execute(f'UPDATE "{table}" SET server_version = version')
+        done.append(f"add column {table}.server_version")
     wanted = {index_name(res.name, ix): ix for ix in res.indexes}
     existing = {
         name
