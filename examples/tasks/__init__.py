@@ -1,0 +1,1 @@
+"""An offline task manager built on Atoma: the example a developer copies from."""
