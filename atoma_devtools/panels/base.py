@@ -1,0 +1,138 @@
+"""What every panel shares: the inspector context and the panel base class.
+
+A panel declares which event types make it stale (``event_types``); the inspector marks it
+dirty when one arrives and refreshes it later, coalesced, only while it is visible. Panels
+therefore never do work per event (except cheap appends to bounded buffers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from ..master_detail import MasterDetail
+
+__all__ = ["Context", "Panel"]
+
+log = logging.getLogger("atoma_devtools")
+
+
+class Context(QObject):
+    """What panels need from the inspector: the client, read-only mode, the remote cache
+    (if any), a way to run coroutines on the app's loop and to report to the status bar."""
+
+    message = Signal(str, bool)  # text, is_error
+    expensive_events = Signal(bool)  # ask the inspector to (not) listen to costly event types
+
+    def __init__(self, client: Any, *, readonly: bool = False, cache: Any = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.client = client
+        self.readonly = readonly
+        self.cache = cache
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    def report(self, text: str, error: bool = False) -> None:
+        (log.warning if error else log.info)("inspector: %s", text)
+        self.message.emit(text, error)
+
+    @property
+    def can_run_async(self) -> bool:
+        """Whether an asyncio loop (qasync's, in a Qt app) is available to run coroutines."""
+        try:
+            asyncio.get_running_loop()
+            return True
+        except RuntimeError:
+            return False
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Future[Any] | None:
+        """Run ``coro`` on the running loop; failures are reported, never silent.
+
+        A plain slot spawning a task is the pattern that works with qasync (``asyncSlot``
+        fails on zero-argument signals under PySide6 6.12).
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            coro.close()
+            self.report(f"{what}: no asyncio loop is running (start the app with qasync)", error=True)
+            return None
+        fut = asyncio.ensure_future(coro, loop=loop)
+        self._tasks.add(fut)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._tasks.discard(f)
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                self.report(f"{what} failed: {exc}", error=True)
+                if not isinstance(exc, Exception):
+                    sys.excepthook(type(exc), exc, exc.__traceback__)
+            else:
+                self.report(f"{what}: done")
+
+        fut.add_done_callback(done)
+        return fut
+
+    def run_sync(self, fn: Any, what: str, *args: Any) -> Any:
+        """Call ``fn(*args)``; report success or the error (as text) instead of raising."""
+        try:
+            out = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - shown to the user of the inspector
+            self.report(f"{what} failed: {exc}", error=True)
+            return None
+        self.report(f"{what}: done")
+        return out
+
+
+class Panel(QWidget):
+    """Base of the inspector panels. Subclasses set ``title`` and ``event_types`` and
+    implement :meth:`refresh`; ``self.md`` is their main :class:`MasterDetail`, if any."""
+
+    title = "Panel"
+    event_types: frozenset[str] | None = frozenset()  # None: every event makes it stale
+    md: MasterDetail | None = None
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.client = ctx.client
+        self.dirty = True
+        self.refresh_count = 0
+
+    def refresh(self) -> None:
+        """Re-read what the panel shows (called coalesced, while visible)."""
+
+    def do_refresh(self) -> None:
+        self.dirty = False
+        self.refresh_count += 1
+        if not self.client.is_open:
+            return
+        try:
+            self.refresh()
+        except Exception as exc:  # noqa: BLE001 - a panel bug must not take the app down
+            log.exception("inspector panel %s failed to refresh", self.title)
+            self.ctx.report(f"{self.title}: refresh failed: {exc}", error=True)
+
+    def on_event(self, event: Any) -> None:
+        """Called synchronously for every event of ``event_types``; must be cheap."""
+
+    def badge(self) -> str:
+        """A short status for the sidebar (e.g. ``"3 rejected"``); cheap."""
+        return ""
+
+    def save_state(self) -> dict[str, Any]:
+        return {"md": self.md.save_state()} if self.md is not None else {}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        if self.md is not None and isinstance(state.get("md"), dict):
+            self.md.restore_state(state["md"])
+
+    def close_panel(self) -> None:
+        """Release subscriptions (the inspector is closing)."""

@@ -1,0 +1,131 @@
+"""Outbox: intents in order with state, attempts, next retry, last error and payload;
+retry / discard of rejected intents; pause and resume pushing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from atoma.outbox import INTENT_STATES, Intent
+
+from .._format import fmt_age, fmt_ms
+from .._sync_control import push_pause_supported, push_paused, set_push_paused
+from ..master_detail import MasterDetail, Row
+from .base import Context, Panel
+
+__all__ = ["OutboxPanel"]
+
+# Enough to see what matters; an outbox of 100,000 intents is summarised by the chip counts.
+PER_STATE_LIMIT = 500
+
+
+def intent_row(it: Intent, now_ms: int) -> Row:
+    err = it.last_error or {}
+    error_text = f"{err.get('code')}: {err.get('message')}" if err else None
+    retry = None
+    if it.next_attempt_at_ms:
+        retry = fmt_age(it.next_attempt_at_ms, now_ms)
+    return Row(
+        it.seq,
+        [it.seq, it.state, it.action, it.resource, it.entity_id, it.attempts, retry, error_text],
+        it,
+        status=it.state,
+        meta={
+            "seq": it.seq,
+            "idempotency key": it.idempotency_key,
+            "base version": it.base_version,
+            "changed fields": ", ".join(it.changed) if it.changed else "(whole value)",
+            "origin": it.origin,
+            "created": fmt_ms(it.created_at_ms),
+            "updated": fmt_ms(it.updated_at_ms),
+            "next attempt": fmt_ms(it.next_attempt_at_ms),
+            "last error": error_text,
+        },
+        diff=(it.base, it.value),
+        diff_labels=("server base", "intended value"),
+    )
+
+
+class OutboxPanel(Panel):
+    title = "Outbox"
+    event_types = frozenset(
+        {"outbox.enqueued", "push.started", "push.acked", "push.rejected", "sync.rebase", "sync.conflict", "sync.status", "store.changed", "conflict.resolved"}
+    )
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.md = MasterDetail(
+            ["seq", "state", "action", "resource", "entity", "attempts", "next retry", "last error"],
+            status_column=1,
+            statuses=INTENT_STATES,
+        )
+        writable = not ctx.readonly
+        self.retry_button = self.md.add_action(
+            "↻ Retry",
+            self.retry,
+            enabled=lambda rows: writable and bool(rows) and all(r.status == "rejected" for r in rows),
+            tooltip="Send the selected rejected intents again (same idempotency key)",
+        )
+        self.discard_button = self.md.add_action(
+            "✕ Discard",
+            self.discard,
+            enabled=lambda rows: writable and bool(rows) and all(r.status in ("rejected", "pending") for r in rows),
+            tooltip="Drop the selected intents (and later edits of the same entity); the entity returns to the server's value",
+        )
+        supported = writable and push_pause_supported(self.client.sync)
+        self.pause_button = self.md.add_action(
+            "‖ Pause pushing",
+            lambda _rows: self.toggle_pause(),
+            enabled=lambda _rows: supported,
+            tooltip="Stop sending intents (they keep queueing locally)" if supported else "This sync engine cannot pause pushing",
+            checkable=True,
+        )
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.md)
+        self._counts: dict[str, int] = {}
+
+    def refresh(self) -> None:
+        outbox = self.client.outbox
+        counts = outbox.counts()
+        self._counts = counts
+        intents: list[Intent] = []
+        for state, n in counts.items():
+            if n:
+                intents += outbox.list(state=state, limit=PER_STATE_LIMIT)
+        intents.sort(key=lambda i: i.seq)
+        now = int(time.time() * 1000)
+        self.md.set_rows([intent_row(i, now) for i in intents], counts=counts)
+        paused = push_paused(self.client.sync)
+        self.pause_button.setChecked(paused)
+        self.pause_button.setText("▶ Resume pushing" if paused else "‖ Pause pushing")
+
+    def retry(self, rows: list[Row]) -> None:
+        for r in rows:
+            self.ctx.run_sync(self.client.outbox.retry, f"retry intent {r.key}", r.key)
+        self.do_refresh()
+
+    def discard(self, rows: list[Row]) -> None:
+        gone: set[int] = set()
+        for r in rows:
+            if r.key in gone:
+                continue
+            out = self.ctx.run_sync(self.client.outbox.discard, f"discard intent {r.key}", r.key)
+            gone.update(out or ())
+        self.do_refresh()
+
+    def toggle_pause(self) -> None:
+        paused = not push_paused(self.client.sync)
+        self.ctx.run_sync(set_push_paused, "pause pushing" if paused else "resume pushing", self.client.sync, paused)
+        self.do_refresh()
+
+    def badge(self) -> str:
+        c = self._counts
+        bad = c.get("rejected", 0)
+        waiting = c.get("pending", 0) + c.get("in_flight", 0)
+        parts = [f"✕ {bad}"] if bad else []
+        if waiting:
+            parts.append(f"{waiting:,} queued")
+        return ", ".join(parts)

@@ -1,0 +1,177 @@
+"""Sync: state, cursor, lag, last push/pull, a live log of sync events; Sync now, Work offline."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import time
+from collections import deque
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from .._format import fmt_age, status_style
+from .._sync_control import is_offline, set_offline
+from ..master_detail import MasterDetail
+from .base import Context, Panel
+from .events import event_row, event_type
+
+__all__ = ["SyncPanel", "SYNC_EVENT_TYPES"]
+
+SYNC_EVENT_TYPES = frozenset(
+    {
+        "push.started",
+        "push.acked",
+        "push.rejected",
+        "pull.applied",
+        "subscribe.connected",
+        "subscribe.notified",
+        "subscribe.lost",
+        "sync.backoff",
+        "sync.resync",
+        "sync.rebase",
+        "sync.conflict",
+        "sync.status",
+        "conflict.resolved",
+    }
+)
+LOG_MAXLEN = 500
+
+
+class SyncPanel(Panel):
+    title = "Sync"
+    event_types = SYNC_EVENT_TYPES | {"outbox.enqueued"}
+
+    def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.fields: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for key in ("State", "Server", "Stream", "Cursor", "Lag", "Last push", "Last pull", "Last sync", "Outbox", "Last error"):
+            label = QLabel("—")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            self.fields[key] = label
+            form.addRow(key, label)
+        can = self.client.sync.enabled and not ctx.readonly
+        self.sync_now_button = QPushButton("⟳ Sync now")
+        self.sync_now_button.setToolTip("Push the outbox, then pull the change feed" if can else "No server configured (or read-only)")
+        self.sync_now_button.setEnabled(can)
+        self.sync_now_button.clicked.connect(lambda: self.sync_now())
+        self.offline_button = QPushButton("✈ Work offline")
+        self.offline_button.setCheckable(True)
+        self.offline_button.setEnabled(can)
+        self.offline_button.setToolTip("Stop talking to the server; writes keep queueing in the outbox")
+        self.offline_button.clicked.connect(lambda checked: self.work_offline(checked))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.sync_now_button)
+        buttons.addWidget(self.offline_button)
+        form.addRow(buttons)
+        box = QGroupBox("Status")
+        box.setLayout(form)
+
+        self.log: deque[tuple[int, Any]] = deque(maxlen=LOG_MAXLEN)
+        self._counter = itertools.count(1)
+        self._last_push_ms: int | None = None
+        self._last_pull_ms: int | None = None
+        self._notified_cursor: int | None = None
+        self.md = MasterDetail(["#", "time", "event", "summary"], status_column=2, placeholder="Filter the sync log")
+        self.md.add_action("Clear log", lambda _r: self._clear())
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(box)
+        self.splitter.addWidget(self.md)
+        self.splitter.setSizes([330, 770])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.splitter)
+        self._unsubscribe = self.client.events.subscribe(self._record, SYNC_EVENT_TYPES)
+        self._state = "offline"
+
+    def _record(self, event: Any) -> None:
+        kind = event_type(event)
+        at = getattr(event, "at_ms", 0) or int(time.time() * 1000)
+        if kind == "push.acked" or kind == "push.rejected":
+            self._last_push_ms = at
+        elif kind == "pull.applied":
+            self._last_pull_ms = at
+        elif kind == "subscribe.notified":
+            self._notified_cursor = getattr(event, "cursor", None)
+        if kind != "sync.status":  # the status block shows it; the log would repeat it for every write
+            self.log.append((next(self._counter), event))
+
+    def _clear(self) -> None:
+        self.log.clear()
+        self.md.set_rows([])
+
+    def refresh(self) -> None:
+        sync = self.client.sync
+        st = sync.status
+        now = int(time.time() * 1000)
+        state = st.state
+        if not sync.enabled:
+            state_note = " (no server configured)"
+        elif self.ctx.readonly:
+            state_note = " (read-only view: another process syncs)"
+        else:
+            state_note = ""
+        self._state = state
+        glyph, colour = status_style(state)
+        f = self.fields
+        f["State"].setText(f"<span style='color:{colour}'><b>{glyph} {state}</b></span>{html.escape(state_note)}")
+        f["Server"].setText(html.escape(str(self.client.server or "—")))
+        f["Stream"].setText("● connected" if st.stream else "○ not connected")
+        f["Cursor"].setText(f"{st.cursor:,}")
+        if self._notified_cursor is not None and self._notified_cursor > st.cursor:
+            lag = f"{self._notified_cursor - st.cursor:,} changes behind the last notification"
+        else:
+            lag = "caught up with the last notification" if self._notified_cursor is not None else "—"
+        f["Lag"].setText(lag)
+        f["Last push"].setText(fmt_age(self._last_push_ms, now))
+        f["Last pull"].setText(fmt_age(self._last_pull_ms, now))
+        f["Last sync"].setText(fmt_age(st.last_sync_ms, now))
+        f["Outbox"].setText(
+            f"{st.pending:,} pending · {st.in_flight:,} in flight · {st.conflicted:,} conflicted · {st.rejected:,} rejected"
+        )
+        err = st.last_error
+        f["Last error"].setText(
+            "—" if not err else f"<span style='color:#c53030'>✕ {html.escape(str(err.get('code')))}: {html.escape(str(err.get('message')))}</span>"
+        )
+        offline = sync.enabled and is_offline(sync)
+        self.offline_button.setChecked(offline)
+        self.offline_button.setText("✈ Working offline — go online" if offline else "✈ Work offline")
+        self.sync_now_button.setEnabled(sync.enabled and not self.ctx.readonly and not offline)
+        self.md.set_rows([event_row(n, ev) for n, ev in self.log])
+
+    def sync_now(self) -> Any:
+        sync = self.client.sync
+
+        async def run() -> None:
+            await sync.push()
+            await sync.pull()
+            self.dirty = True
+
+        return self.ctx.spawn(run(), "sync now")
+
+    def work_offline(self, offline: bool) -> Any:
+        async def run() -> None:
+            await set_offline(self.client.sync, offline)
+            self.do_refresh()
+
+        return self.ctx.spawn(run(), "work offline" if offline else "go online")
+
+    def badge(self) -> str:
+        return self._state
+
+    def close_panel(self) -> None:
+        self._unsubscribe()
+
+    def save_state(self) -> dict[str, Any]:
+        return {**super().save_state(), "splitter": bytes(self.splitter.saveState().data()).hex()}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        super().restore_state(state)
+        raw = state.get("splitter")
+        if isinstance(raw, str) and raw:
+            from PySide6.QtCore import QByteArray
+
+            self.splitter.restoreState(QByteArray(bytes.fromhex(raw)))

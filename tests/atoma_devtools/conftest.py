@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+import atoma
+
+from .helpers import SCHEMA, populate
+
+
+@pytest.fixture
+def app(qapp):  # type: ignore[no-untyped-def]
+    # Closing the last window must not quit the app (and stop a qasync loop) in tests.
+    qapp.setQuitOnLastWindowClosed(False)
+    return qapp
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    """A private settings file: tests never touch the user's Inspector settings."""
+    return QSettings(str(tmp_path / "inspector.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[atoma.Client]:
+    c = atoma.Client(str(tmp_path / "app.db"), SCHEMA).open()
+    c.seeded = populate(c)  # type: ignore[attr-defined]
+    try:
+        yield c
+    finally:
+        c.close_sync()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: pytest's tmp_path, or ``$ATOMA_SHOTS_DIR`` to look at them."""
+    import os
+
+    d = Path(os.environ["ATOMA_SHOTS_DIR"]) if os.environ.get("ATOMA_SHOTS_DIR") else tmp_path / "shots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture
+def qloop(app):  # type: ignore[no-untyped-def]
+    """A fresh qasync loop per test, driven by ``arun`` (pattern A of QT_ASYNC_TESTING.md)."""
+    import asyncio
+
+    import qasync
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def arun(qloop):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    def run(coro, timeout: float = 20):  # type: ignore[no-untyped-def]
+        return qloop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _delete_widgets(qapp):  # type: ignore[no-untyped-def]
+    """Delete every top-level widget after each test, while the QApplication still exists:
+    widgets kept alive by Python reference cycles would otherwise be destroyed at interpreter
+    exit, after Qt's own teardown."""
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for w in qapp.topLevelWidgets():
+        w.close()
+        w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
