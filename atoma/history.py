@@ -104,7 +104,7 @@ class History:
         self.enabled = enabled
         self.max_steps = max_steps
         self._action: _Action | None = None
-        self._unannounced: set[str] = set()
+        self._unannounced: dict[str, str] = {}  # scope -> label of the step recorded last
         # Cached per scope to keep recording cheap; dropped whenever a transaction may have
         # been rolled back or steps were removed in bulk (see _forget).
         self._counts: dict[str, int] = {}
@@ -126,7 +126,7 @@ class History:
         finally:
             action, self._action = self._action, None
             if action.step_id is not None:
-                self._announce(action.scope, "record")
+                self._announce_recorded(action.scope, action.label)
 
     def _record(self, conn: apsw.Connection, changes: list["Change"]) -> None:
         """Called by the store inside a local write's transaction."""
@@ -168,7 +168,7 @@ class History:
             ],
         )
         if action is None:
-            self._unannounced.add(scope)
+            self._unannounced[scope] = label
 
     def _forget(self) -> None:
         """Drop the cached counts (they are re-read from the database when next needed)."""
@@ -178,9 +178,16 @@ class History:
     def _flush(self) -> None:
         """Announce steps recorded by writes outside actions (called after their commit)."""
         if self._unannounced:
-            scopes, self._unannounced = self._unannounced, set()
-            for scope in scopes:
-                self._announce(scope, "record")
+            scopes, self._unannounced = self._unannounced, {}
+            for scope, label in scopes.items():
+                self._announce_recorded(scope, label)
+
+    def _announce_recorded(self, scope: str, label: str) -> None:
+        # A step was just recorded: it is the one to undo and the redo stack is empty, so
+        # the event needs no query (writes stay cheap while an inspector listens).
+        bus = self._client.events
+        if bus.wants("history.changed"):
+            bus.emit(HistoryChanged(scope=scope, what="record", can_undo=True, can_redo=False, undo_label=label))
 
     def _trim(self, conn: apsw.Connection, scope: str) -> None:
         """Keep at most ``max_steps`` steps in ``scope`` (oldest go first)."""
