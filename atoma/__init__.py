@@ -21,6 +21,7 @@ from .history import History, HistoryChanged, HistoryStep, SkippedChange, StepRe
 from .outbox import Intent, Outbox
 from .schema import BelongsTo, Entity, HasMany, HasOne, Index, Resource, Schema, TextIndex
 from .store import Page, QueryPlan, Store
+from .sync import SyncEngine, SyncOptions, SyncStatus
 
 __version__ = "0.1.0"
 
@@ -56,7 +57,10 @@ __all__ = [
     "StepResult",
     "Store",
     "StoreChanged",
+    "SyncEngine",
     "SyncError",
+    "SyncOptions",
+    "SyncStatus",
     "TextIndex",
     "ValidationError",
 ]

@@ -13,6 +13,7 @@ from .errors import ClientClosed, ValidationError
 from .events import EventBus
 from .history import History
 from .outbox import Outbox
+from .remote_cache import RemoteCache
 from .schema import Schema
 from .store import Includes, Store
 from .sync.engine import SyncEngine, SyncOptions
@@ -44,6 +45,10 @@ class Client:
     process gets :class:`~atoma.errors.ClientLocked`) and starts ``client.sync`` (a
     :class:`~atoma.sync.SyncEngine`). ``transport`` replaces httpx's network transport
     (tests, fault injection); ``sync_options`` tunes the engine (:class:`~atoma.sync.SyncOptions`).
+
+    Remote reads (``await store.query(...)``, ``await store.fetch(id)``) share
+    ``client.remote_cache`` (:class:`~atoma.remote_cache.RemoteCache`): answers stay fresh for
+    ``cache_stale_time`` seconds, at most ``cache_max_entries`` of them are kept.
     """
 
     def __init__(
@@ -59,6 +64,8 @@ class Client:
         history_max_steps: int = 200,
         transport: Any = None,
         sync_options: SyncOptions | None = None,
+        cache_stale_time: float = 60.0,
+        cache_max_entries: int = 200,
     ) -> None:
         if not isinstance(schema, Schema):
             raise ValidationError(f"schema must be an atoma.Schema, got {type(schema).__name__}", path="schema")
@@ -76,6 +83,7 @@ class Client:
         self._stores: dict[str, Store[Any]] = {}
         self._includes = Includes(self)
         self.history = History(self, enabled=history, max_steps=history_max_steps)
+        self.remote_cache = RemoteCache(self.events, stale_time=cache_stale_time, max_entries=cache_max_entries)
 
     # -- lifecycle ------------------------------------------------------------------------
 

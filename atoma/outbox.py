@@ -76,10 +76,36 @@ def _intent(row: tuple[Any, ...]) -> Intent:
 
 
 class Outbox:
-    """Read access to the outbox of a client (``client.outbox``)."""
+    """The outbox of a client (``client.outbox``): read it; retry or discard rejected intents."""
 
-    def __init__(self, conn_getter: Any) -> None:
+    def __init__(self, conn_getter: Any, client: Any = None) -> None:
         self._conn = conn_getter
+        self._client = client
+
+    def retry(self, seq: int) -> None:
+        """Send a ``rejected`` intent again (with its original idempotency key); the push
+        lane is woken at once. Raises ValidationError for an unknown or non-rejected seq."""
+        from .sync.control import retry_intent  # the sync package imports this module
+
+        now = self._client._now_ms() if self._client is not None else 0
+        retry_intent(self._conn(), seq, now)
+        if self._client is not None:
+            self._client.sync._wake_push()
+
+    def discard(self, seq: int) -> list[int]:
+        """Drop a ``rejected`` (or still ``pending``) intent, and the later unsettled intents
+        of the same entity, which were made on top of it; the entity's local view returns to
+        the server's value (the row is removed if the server never had it). Returns the seqs
+        discarded. Raises ValidationError for an unknown, settled or in-flight intent."""
+        from .sync.control import discard_intent
+
+        seqs, events = discard_intent(self._conn(), seq)
+        if self._client is not None:
+            for ev in events:
+                self._client.events.emit(ev)
+            self._client.sync._discarded_seqs(seqs)
+            self._client.sync._wake_push()
+        return seqs
 
     def list(
         self, *, state: str | None = None, resource: str | None = None, entity_id: str | None = None, limit: int | None = None
