@@ -4,6 +4,7 @@
 """
 
 from .client import Client
+from .conflicts import Conflict, KeepLocal, Merged, Resolution, TakeServer
 from .errors import (
     AtomaError,
     ClientClosed,
@@ -19,6 +20,7 @@ from .errors import (
 from .events import Event, EventBus, EventLog, OutboxEnqueued, StoreChanged
 from .history import History, HistoryChanged, HistoryStep, SkippedChange, StepResult
 from .outbox import Intent, Outbox
+from .remote_cache import CacheStats, RemoteCache
 from .schema import BelongsTo, Entity, HasMany, HasOne, Index, Resource, Schema, TextIndex
 from .store import Page, QueryPlan, Store
 from .sync import SyncEngine, SyncOptions, SyncStatus
@@ -28,7 +30,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AtomaError",
     "BelongsTo",
+    "CacheStats",
     "Client",
+    "Conflict",
     "ClientClosed",
     "ClientLocked",
     "ConflictError",
@@ -44,12 +48,16 @@ __all__ = [
     "HistoryStep",
     "Index",
     "Intent",
+    "KeepLocal",
+    "Merged",
     "NotFound",
     "Outbox",
     "OutboxEnqueued",
     "Page",
     "QueryPlan",
     "RejectedError",
+    "Resolution",
+    "RemoteCache",
     "Resource",
     "Schema",
     "SchemaError",
@@ -61,6 +69,7 @@ __all__ = [
     "SyncError",
     "SyncOptions",
     "SyncStatus",
+    "TakeServer",
     "TextIndex",
     "ValidationError",
 ]

@@ -46,6 +46,12 @@ class Client:
     :class:`~atoma.sync.SyncEngine`). ``transport`` replaces httpx's network transport
     (tests, fault injection); ``sync_options`` tunes the engine (:class:`~atoma.sync.SyncOptions`).
 
+    Conflicts go to ``client.sync.conflicts`` and are decided by ``conflict_strategy``
+    (``"server-wins"`` by default, ``"client-wins"``, ``"merge"``, ``"manual"`` or a callable
+    ``(Conflict) -> Resolution``), per resource by ``conflict_strategies``; ``merge_fallback``
+    (``"manual"``, ``"local"``, ``"server"``) says what ``merge`` does when both sides changed
+    a field differently.
+
     Remote reads (``await store.query(...)``, ``await store.fetch(id)``) share
     ``client.remote_cache`` (:class:`~atoma.remote_cache.RemoteCache`): answers stay fresh for
     ``cache_stale_time`` seconds, at most ``cache_max_entries`` of them are kept.
@@ -64,6 +70,9 @@ class Client:
         history_max_steps: int = 200,
         transport: Any = None,
         sync_options: SyncOptions | None = None,
+        conflict_strategy: Any = "server-wins",
+        conflict_strategies: Any = None,
+        merge_fallback: str = "manual",
         cache_stale_time: float = 60.0,
         cache_max_entries: int = 200,
     ) -> None:
@@ -79,7 +88,10 @@ class Client:
         self.outbox = Outbox(self._connection, self)
         self._conn: apsw.Connection | None = None
         self._lock = SyncLock(self.path) if server is not None and self.path != ":memory:" else None
-        self.sync = SyncEngine(self, transport=transport, options=sync_options)
+        self.sync = SyncEngine(
+            self, transport=transport, options=sync_options, conflict_strategy=conflict_strategy,
+            conflict_strategies=conflict_strategies, merge_fallback=merge_fallback,
+        )
         self._stores: dict[str, Store[Any]] = {}
         self._includes = Includes(self)
         self.history = History(self, enabled=history, max_steps=history_max_steps)

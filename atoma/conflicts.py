@@ -75,7 +75,11 @@ class Conflict(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class KeepLocal(msgspec.Struct, frozen=True, tag="keep_local"):
-    """Send the local value again, on the server's current version, with a new idempotency key."""
+    """Send the local edit again, on the server's current version, with a new idempotency key.
+
+    For an update, the fields the user changed win and the server's other fields stay; a
+    local delete deletes; against a server delete, the local value is created again.
+    """
 
 
 class TakeServer(msgspec.Struct, frozen=True, tag="take_server"):

@@ -13,6 +13,7 @@ Layout (``PRAGMA user_version`` = :data:`FORMAT_VERSION`):
 * ``atoma_outbox`` — the durable intents (see :mod:`atoma.outbox`).
 * ``atoma_meta`` — key/value facts (device id, sync cursor, ...).
 * ``atoma_history`` / ``atoma_history_changes`` — undo/redo steps (see :mod:`atoma.history`).
+* ``atoma_conflicts`` — the conflict inbox (see :mod:`atoma.sync.conflict_inbox`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .sqlite_sql import FOLD_FUNCTION, field_expr, fold_sql_function
 __all__ = ["open_database", "migrate", "table_of", "index_name", "fts_name", "Durability", "FORMAT_VERSION"]
 
 Durability = Literal["normal", "full"]
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FTS_TOKENIZE = "unicode61 remove_diacritics 0 categories 'L* N* Co'"
 
 # Internal layout migrations, by the user_version they lead to. Appending a step here is
@@ -91,6 +92,33 @@ _FORMAT_STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 seq INTEGER,
                 PRIMARY KEY (step_id, n)
             ) WITHOUT ROWID""",
+        ),
+    ),
+    (
+        # The conflict inbox (issue #5): every conflict with its three copies, open or resolved.
+        4,
+        (
+            """CREATE TABLE IF NOT EXISTS atoma_conflicts (
+                id INTEGER PRIMARY KEY,
+                resource TEXT NOT NULL,
+                entity_id TEXT NOT NULL,
+                seq INTEGER,
+                state TEXT NOT NULL DEFAULT 'open',
+                strategy TEXT NOT NULL,
+                base TEXT,
+                base_version INTEGER NOT NULL,
+                local TEXT,
+                local_changed TEXT,
+                idempotency_key TEXT NOT NULL,
+                server TEXT,
+                server_version INTEGER NOT NULL,
+                detected_at_ms INTEGER NOT NULL,
+                resolved_at_ms INTEGER,
+                resolution TEXT,
+                resolved_by TEXT
+            )""",
+            "CREATE INDEX IF NOT EXISTS atoma_conflicts_state ON atoma_conflicts(state, id)",
+            "CREATE INDEX IF NOT EXISTS atoma_conflicts_entity ON atoma_conflicts(resource, entity_id, state)",
         ),
     ),
 )

@@ -22,6 +22,7 @@ __all__ = [
     "PushRejected",
     "SyncRebase",
     "SyncConflict",
+    "ConflictResolved",
     "PullApplied",
     "SubscribeConnected",
     "SubscribeNotified",
@@ -99,7 +100,12 @@ class SyncRebase(Event, tag="sync.rebase", frozen=True):
 
 
 class SyncConflict(Event, tag="sync.conflict", frozen=True):
-    """An intent met a newer server version; ``strategy`` says how it was resolved."""
+    """An intent met a newer server version (``detected`` at push or, early, at pull time).
+
+    ``strategy`` is the one that applies; the three copies are ``base`` (at ``base_version``),
+    ``local`` and ``server`` (at ``server_version``; ``None`` = deleted). ``conflict_id`` is
+    the inbox record (``client.sync.conflicts.get(conflict_id)``).
+    """
 
     resource: str
     entity_id: str
@@ -108,6 +114,22 @@ class SyncConflict(Event, tag="sync.conflict", frozen=True):
     local: dict[str, Any] | None
     server: dict[str, Any] | None
     server_version: int
+    conflict_id: int = 0
+    base: dict[str, Any] | None = None
+    base_version: int = 0
+    idempotency_key: str = ""
+    detected: str = "push"
+
+
+class ConflictResolved(Event, tag="conflict.resolved", frozen=True):
+    """A conflict was resolved: ``resolution`` (keep_local, take_server, merged) and ``by``
+    whom (strategy, code or user)."""
+
+    conflict_id: int
+    resource: str
+    entity_id: str
+    resolution: str
+    by: str
 
 
 class PullApplied(Event, tag="pull.applied", frozen=True):

@@ -7,7 +7,7 @@ is a bound parameter.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import msgspec
 
@@ -50,21 +50,24 @@ def compile_where(
     *,
     fts: Mapping[str, str] | None = None,
     rowid: str = "rid",
+    match_sql: Callable[[str, Sequence[str], list[Any]], str] | None = None,
 ) -> str:
     """SQL for a where tree; appends bound values to ``params``.
 
-    ``fts`` maps a text-indexed field to its FTS5 table name.
+    ``fts`` maps a text-indexed field to its FTS5 table name. ``match_sql``, when given,
+    compiles ``match`` instead: it gets the field name, the query words and ``params``
+    (the reference server keeps its own word lists rather than FTS5 tables).
     """
     if isinstance(node, And):
         if not node.items:
             return "1"
-        return "(" + " AND ".join(compile_where(n, fields, params, fts=fts, rowid=rowid) for n in node.items) + ")"
+        return "(" + " AND ".join(compile_where(n, fields, params, fts=fts, rowid=rowid, match_sql=match_sql) for n in node.items) + ")"
     if isinstance(node, Or):
         if not node.items:
             return "0"
-        return "(" + " OR ".join(compile_where(n, fields, params, fts=fts, rowid=rowid) for n in node.items) + ")"
+        return "(" + " OR ".join(compile_where(n, fields, params, fts=fts, rowid=rowid, match_sql=match_sql) for n in node.items) + ")"
     if isinstance(node, Not):
-        return "(NOT " + compile_where(node.item, fields, params, fts=fts, rowid=rowid) + ")"
+        return "(NOT " + compile_where(node.item, fields, params, fts=fts, rowid=rowid, match_sql=match_sql) + ")"
     assert isinstance(node, Cmp)
     e = field_expr(node.field, fields)
     op, v = node.op, node.value
@@ -90,6 +93,8 @@ def compile_where(
         params.append(v)
         return f"({e} IS NOT NULL AND {e} {_SQL_OP[op]} ?)"
     if op == "match":
+        if match_sql is not None:
+            return match_sql(node.field, v, params)
         assert fts is not None and node.field in fts
         table = fts[node.field]
         params.append(fts_query(v, fields[node.field].encode_name))

@@ -528,6 +528,40 @@ class Store(Generic[T]):
         record = item if isinstance(item, dict) else msgspec.to_builtins(item)
         return q.encode_keyset(order, [q.field_value(record, k.field) for k in order])
 
+    # -- remote reads (atoma.remote) ------------------------------------------------------
+
+    async def fetch(self, entity_id: str, *, cache: bool = False) -> T | None:
+        """Fetch one entity from the server and store it locally (hydrate); returns the local
+        view (which keeps unsent local edits), or ``None`` if the server does not have it.
+        ``cache=True`` accepts a fresh earlier answer from ``client.remote_cache``."""
+        from .remote import fetch
+
+        return await fetch(self, entity_id, cache=cache)
+
+    async def query(
+        self,
+        where: Mapping[str, Any] | None = None,
+        order_by: Any = None,
+        limit: int | None = None,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        fields: Sequence[str] | None = None,
+        include_total: bool = False,
+        transient: bool = False,
+        cache: bool = False,
+    ) -> Page[T]:
+        """Query the server (same arguments as :meth:`find`). The results are stored locally
+        and returned as local entities, unless ``transient=True`` (nothing stored; the server's
+        entities, or dicts with ``fields``). ``page.next_cursor`` continues on the server.
+        Raises :class:`~atoma.errors.SyncError` (``NO_SERVER`` without a server)."""
+        from .remote import query
+
+        return await query(
+            self, where, order_by, limit, after=after, before=before, fields=fields,
+            include_total=include_total, transient=transient, cache=cache,
+        )
+
     def explain(
         self,
         where: Mapping[str, Any] | None = None,

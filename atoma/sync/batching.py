@@ -28,7 +28,7 @@ __all__ = ["Group", "select_batch", "group_batch", "to_write_item", "build_reque
 DEFAULT_BATCH_SIZE = 100
 
 # The states in which an intent still has to reach the server (or be dealt with by a person).
-_UNSETTLED = frozenset({"pending", "in_flight", "rejected"})
+_UNSETTLED = frozenset({"pending", "in_flight", "rejected", "conflicted"})
 
 
 class Group(msgspec.Struct, frozen=True):
@@ -42,7 +42,8 @@ class Group(msgspec.Struct, frozen=True):
 def select_batch(intents: Iterable[Intent], limit: int = DEFAULT_BATCH_SIZE) -> list[Intent]:
     """Pick the intents of the next request from ``intents`` given in outbox (seq) order.
 
-    ``intents`` may contain any states; acked and conflicted ones are ignored. The iterable is
+    ``intents`` may contain any states; acked ones are ignored, and a conflicted one (an
+    open conflict) holds its entity back like a rejected one. The iterable is
     consumed lazily and only until ``limit`` intents are chosen, so a caller can stream a large
     outbox from SQLite.
     """

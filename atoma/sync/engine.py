@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -38,7 +38,9 @@ from ..ids import new_key
 from .backoff import Backoff
 from .batching import DEFAULT_BATCH_SIZE, select_batch
 from .pull import CursorExpired, Puller
-from .push import ConflictHandler, Pusher, PushRound
+from ..conflicts import MergeFallback, Strategy
+from .conflict_inbox import ConflictInbox
+from .push import Pusher, PushRound
 from .rows import get_cursor, iter_unsettled
 from .state import Signal, SyncStatus, transition
 from .transport import Transport
@@ -87,13 +89,16 @@ class SyncEngine:
         transport: httpx.AsyncBaseTransport | None = None,
         options: SyncOptions | None = None,
         rand: Callable[[], float] = random.random,
-        conflicts: ConflictHandler | None = None,
+        conflict_strategy: Strategy = "server-wins",
+        conflict_strategies: Mapping[str, Strategy] | None = None,
+        merge_fallback: MergeFallback = "manual",
     ) -> None:
         self._client = client
+        #: The conflict inbox: ``list()``, ``get(id)``, ``resolve(id, resolution)``, ``check(id)``.
+        self.conflicts = ConflictInbox(client, conflict_strategy, conflict_strategies, merge_fallback)
         self.options = options or SyncOptions()
         self._http_transport = transport
         self._rand = rand
-        self._conflicts = conflicts
         self._transport: Transport | None = None
         self._pusher: Pusher | None = None
         self._puller: Puller | None = None
@@ -148,10 +153,12 @@ class SyncEngine:
         if not self._client.is_open:
             return
         conn = self._client._connection()
-        counts = dict.fromkeys(("pending", "in_flight", "conflicted", "rejected"), 0)
+        counts = dict.fromkeys(("pending", "in_flight", "rejected"), 0)
         for state, n in conn.execute("SELECT state, count(*) FROM atoma_outbox WHERE state != 'acked' GROUP BY state"):
             if state in counts:
                 counts[state] = n
+        # "conflicted" counts what waits for a decision: open conflicts in the inbox.
+        counts["conflicted"] = conn.execute("SELECT count(*) FROM atoma_conflicts WHERE state = 'open'").fetchone()[0]
         status = SyncStatus(
             state=self._state,  # type: ignore[arg-type]
             cursor=get_cursor(conn),
@@ -206,9 +213,12 @@ class SyncEngine:
         resources = list(o.resources) if o.resources is not None else [r.name for r in client.schema]
         self._pusher = Pusher(
             client._connection, self._transport, self._emit, client._now_ms,
-            batch_size=o.batch_size, conflicts=self._conflicts, device_id=device_id, keep_acked=o.keep_acked,
+            batch_size=o.batch_size, conflicts=self.conflicts, device_id=device_id, keep_acked=o.keep_acked,
         )
-        self._puller = Puller(client._connection, self._transport, self._emit, resources, page_size=o.pull_page_size, device_id=device_id)
+        self._puller = Puller(
+            client._connection, self._transport, self._emit, resources, page_size=o.pull_page_size, device_id=device_id,
+            on_overlap=self.conflicts.on_pull, now_ms=client._now_ms,
+        )
         self._pusher.recover()
         self._unsubscribe = client.events.subscribe(self._on_local_write, ["outbox.enqueued"])
         self._signal("start")

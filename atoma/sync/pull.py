@@ -41,18 +41,38 @@ class CursorExpired(SyncError):
         self.min_cursor = min_cursor
 
 
+OnOverlap = Callable[[apsw.Connection, Row, p.Change, int], "list[Event] | None"]
+
+
 def apply_page(
-    conn: apsw.Connection, known: frozenset[str], changes: Sequence[p.Change], next_cursor: int
+    conn: apsw.Connection,
+    known: frozenset[str],
+    changes: Sequence[p.Change],
+    next_cursor: int,
+    *,
+    on_overlap: OnOverlap | None = None,
+    now_ms: int = 0,
 ) -> tuple[list[Event], int]:
     """Apply one page and store ``next_cursor``, in one transaction; return the events to emit
-    after the commit and how many changes were applied."""
+    after the commit and how many changes were applied.
+
+    ``on_overlap`` (the conflict inbox's early detection) sees each newer change for a row
+    with unsettled local intents first; when it returns events it has handled the change.
+    """
     touched: dict[str, tuple[list[str], list[str]]] = {}
+    extra: list[Event] = []
     applied = 0
     with conn:
         for ch in changes:
             if ch.resource not in known:
                 continue
             row = read_row(conn, ch.resource, ch.entity_id)
+            if on_overlap is not None and row is not None and row.pending > 0 and ch.version > row.known_version:
+                handled = on_overlap(conn, row, ch, now_ms)
+                if handled is not None:
+                    extra += handled
+                    applied += 1
+                    continue
             new = after_pull(row, ch)
             if new is None:
                 continue
@@ -65,7 +85,7 @@ def apply_page(
             if new.deleted:
                 deleted.append(ch.entity_id)
         set_cursor(conn, next_cursor)
-    events: list[Event] = [
+    events: list[Event] = extra + [
         StoreChanged(resource=res, ids=tuple(dict.fromkeys(ids)), origin="sync", deleted=tuple(dict.fromkeys(dl)))
         for res, (ids, dl) in touched.items()
     ]
@@ -85,7 +105,11 @@ class Puller:
         *,
         page_size: int = 500,
         device_id: str | None = None,
+        on_overlap: OnOverlap | None = None,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
+        self._on_overlap = on_overlap
+        self._now = now_ms or (lambda: 0)
         self._conn = conn
         self._transport = transport
         self._emit = emit
@@ -122,7 +146,9 @@ class Puller:
             assert isinstance(data, p.PullResultData)
             if data.next_cursor < cursor:
                 raise SyncError(f"server moved the cursor backwards ({cursor} -> {data.next_cursor})", code="BAD_RESPONSE", retryable=True)
-            events, applied = apply_page(self._conn(), self._known, data.changes, data.next_cursor)
+            events, applied = apply_page(
+                self._conn(), self._known, data.changes, data.next_cursor, on_overlap=self._on_overlap, now_ms=self._now()
+            )
             total += applied
             for ev in events:
                 self._emit(ev)

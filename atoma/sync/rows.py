@@ -29,7 +29,12 @@ __all__ = [
 CURSOR_KEY = "sync.cursor"
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
-_UNSETTLED_SQL = "state IN ('pending', 'in_flight', 'rejected')"
+# An intent whose conflict is open waits in the conflict inbox: it still shapes the local view
+# and holds back the entity's later intents; once resolved, a conflicted intent is settled.
+_UNSETTLED_SQL = (
+    "(state IN ('pending', 'in_flight', 'rejected') OR "
+    "(state = 'conflicted' AND seq IN (SELECT seq FROM atoma_conflicts WHERE state = 'open')))"
+)
 
 
 def _json(value: Any) -> str | None:

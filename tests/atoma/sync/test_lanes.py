@@ -80,7 +80,10 @@ async def test_conflict_server_wins_and_is_reported(tmp_path: Path) -> None:
         assert [i.state for i in client.outbox.list()] == ["acked", "conflicted"]
         conflicts = [e for e in events if e.__struct_config__.tag == "sync.conflict"]
         assert len(conflicts) == 1 and conflicts[0].strategy == "server-wins"  # type: ignore[attr-defined]
-        assert client.sync.status.conflicted == 1
+        assert client.sync.status.conflicted == 0  # decided by the strategy: nothing waits
+        [record_] = client.sync.conflicts.list()
+        assert (record_.state, record_.resolution, record_.resolved_by) == ("resolved", "take_server", "strategy")
+        assert record_.local["title"] == "mine again" and record_.server["title"] == "theirs"
 
 
 @async_test
