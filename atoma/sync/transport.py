@@ -66,22 +66,46 @@ class SSEStream:
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
-        self._chunks = response.aiter_text()
         self._lines = SSELineDecoder()
         self._events = SSEDecoder()
         self._queue: list[str] = []
         self._done = False
+        # A reader task feeds chunks through a queue: waiting on Queue.get() is always
+        # cancellable, whereas cancelling a wait on the HTTP read itself can be swallowed by
+        # the network stack, which once left close() waiting on the subscribe lane.
+        self._chunks: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="atoma-sse-read")
+
+    async def _read(self) -> None:
+        try:
+            async for chunk in self.response.aiter_text():
+                self._chunks.put_nowait(chunk)
+            self._chunks.put_nowait(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader of the stream
+            self._chunks.put_nowait(exc)
+
+    def close(self) -> None:
+        """Stop reading (the connection itself is closed by the surrounding context)."""
+        self._reader.cancel()
 
     async def _next_line(self, timeout: float | None) -> str | None:
         while not self._queue:
             if self._done:
                 return None
-            try:
-                chunk = await asyncio.wait_for(anext(self._chunks), timeout)
-            except StopAsyncIteration:
+            chunk = await asyncio.wait_for(self._chunks.get(), timeout)
+            if chunk is None:
                 self._done = True
                 self._queue.extend(self._lines.flush())
                 continue
+            if isinstance(chunk, BaseException):
+                self._done = True
+                if isinstance(chunk, httpx.TimeoutException):
+                    raise transport_error(f"subscribe timed out: {chunk!r}", code="TIMEOUT") from chunk
+                if isinstance(chunk, httpx.TransportError):
+                    raise transport_error(f"subscribe stream broke: {chunk!r}") from chunk
+                raise chunk
             self._queue.extend(self._lines.decode(chunk))
         return self._queue.pop(0)
 
@@ -170,7 +194,11 @@ class Transport:
                 ctype = resp.headers.get("content-type", "").partition(";")[0].strip()
                 if ctype != "text/event-stream":
                     raise transport_error(f"subscribe answered {ctype!r}, not text/event-stream", code="BAD_RESPONSE")
-                yield SSEStream(resp)
+                stream = SSEStream(resp)
+                try:
+                    yield stream
+                finally:
+                    stream.close()
         except httpx.TimeoutException as exc:
             raise transport_error(f"subscribe timed out: {exc!r}", code="TIMEOUT") from exc
         except httpx.TransportError as exc:
