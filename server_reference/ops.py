@@ -18,7 +18,7 @@ from atoma.schema import Schema
 
 from . import reads
 from .adapters.base import Adapter, WriteBatch
-from .limits import Limits, check
+from .limits import LimitExceeded, Limits, check
 from .observability import Event, Sink
 from .plugins import OpContext, Plugin, compose
 
@@ -61,8 +61,29 @@ class OpsExecutor:
         self.clock = clock
         self._run_op = compose(plugins, "op", self._dispatch)
 
+    def validate(self, req: p.OpsRequest) -> None:
+        """Check every op's resource, fields, operators and tokens before any op runs, so a
+        malformed request is refused as a whole (HTTP 400) and changes nothing.
+
+        Limits stay per op (their errors carry ``{max, actual}`` in the op's result)."""
+        for index, op in enumerate(req.ops):
+            try:
+                if isinstance(op, p.QueryOp):
+                    reads.plan_query(reads.resource_of(self.schema, op.resource), op.params, self.limits)
+                elif isinstance(op, p.WriteOp):
+                    reads.resource_of(self.schema, op.resource)
+                else:
+                    reads.plan_pull(self.schema, op, self.limits)
+            except LimitExceeded:
+                continue
+            except AtomaError as exc:
+                where = f"$.ops[{index}]"
+                details = {**(exc.details or {}), "path": where, "opId": op.op_id}
+                raise type(exc)(f"{where} ({op.op_id}): {exc.message}", code=exc.code, details=details) from None
+
     async def run(self, request: Request, req: p.OpsRequest, principal: object) -> list[p.OpResult]:
         """Run every op of ``req`` in order; one result per op."""
+        self.validate(req)
         results: list[p.OpResult] = []
         who = principal_name(principal)
         for index, op in enumerate(req.ops):

@@ -209,9 +209,9 @@ def test_pull_records_the_device_cursor(client: httpx.Client, backend: Backend) 
     assert [r[:2] for r in backend.sql("SELECT device_id, last_cursor FROM atoma_devices")] == [("laptop", 1)]
 
 
-def test_pull_of_unknown_resource_is_an_op_error(client: httpx.Client) -> None:
-    r = one(client, pull_op(0, resources=["nope"]))
-    assert r["ok"] is False and r["error"]["code"] == "UNKNOWN_RESOURCE"
+def test_pull_of_unknown_resource_refuses_the_request(client: httpx.Client) -> None:
+    r = client.post("/ops", json={"ops": [pull_op(0, resources=["nope"])]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "UNKNOWN_RESOURCE"
 
 
 def test_query_paging_fields_and_total(client: httpx.Client) -> None:

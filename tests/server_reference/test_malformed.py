@@ -67,9 +67,13 @@ OP_ERRORS = [
 
 
 @pytest.mark.parametrize(("op", "code"), OP_ERRORS)
-def test_op_level_errors(client: httpx.Client, backend: Backend, seeded: Any, op: dict[str, Any], code: str) -> None:
-    (result,) = ops(client, op)
-    assert result["ok"] is False and result["error"]["code"] == code and result["error"]["kind"] == "validation"
+def test_malformed_ops_refuse_the_whole_request(client: httpx.Client, backend: Backend, seeded: Any, op: dict[str, Any], code: str) -> None:
+    # A valid write placed before the bad op must not run either: ops are checked before any runs.
+    good = write_op("tasks", "create", [{"entityId": "must-not-exist", "value": {"title": "x"}}], op_id="first")
+    r = post(client, {"ops": [good, op]})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == code and err["kind"] == "validation" and err["details"]["path"] == "$.ops[1]"
     assert backend.snapshot() == seeded
 
 
