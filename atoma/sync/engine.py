@@ -118,6 +118,8 @@ class SyncEngine:
         self._discarded: set[int] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._stopping = False
+        self._push_paused = False
+        self._work_offline = False
 
     # -- status ---------------------------------------------------------------------------
 
@@ -329,7 +331,7 @@ class SyncEngine:
         while not self._stopping:
             await self._push_wake.wait()
             self._push_wake.clear()
-            while not self._stopping:
+            while not self._stopping and not self._push_paused:
                 try:
                     rnd = await self._push_round()
                 except SyncError as exc:
@@ -452,6 +454,42 @@ class SyncEngine:
             await asyncio.sleep(delay)
 
     # -- control ----------------------------------------------------------------------------
+
+    @property
+    def push_paused(self) -> bool:
+        """Whether the push lane is paused (local writes keep queueing durably)."""
+        return self._push_paused
+
+    def pause_push(self) -> None:
+        """Stop sending intents until :meth:`resume_push`; pulls and the stream go on.
+        An explicit :meth:`push` still sends."""
+        self._push_paused = True
+        self._refresh()
+
+    def resume_push(self) -> None:
+        """Send queued intents again, at once."""
+        self._push_paused = False
+        self._push_wake.set()
+        self._refresh()
+
+    @property
+    def offline(self) -> bool:
+        """Whether the user chose to work offline (:meth:`set_offline`)."""
+        return self._work_offline
+
+    async def set_offline(self, offline: bool) -> None:
+        """Work offline (no network at all; writes stay local and durable) or go online again.
+
+        The sync lock stays held either way: this process still owns the database.
+        """
+        if offline == self._work_offline:
+            return
+        self._work_offline = offline
+        if offline:
+            await self.stop()
+        elif self._client.is_open:
+            await self.start()
+        self._refresh()
 
     async def push(self) -> PushRound:
         """Push now, until nothing more can be sent; returns the totals. Cuts a backoff short;

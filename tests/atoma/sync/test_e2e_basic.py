@@ -118,3 +118,25 @@ async def test_cursor_expired_resync_keeps_pending_intents(tmp_path: Path, live_
         assert set(view(a)) == set(ids[1:])
         assert view(a)[ids[1]][1] is True
         assert live_server.entities("tasks")[ids[1]][0] == 2
+
+
+@async_test
+async def test_work_offline_and_pause_push(tmp_path: Path, live_server: LiveServer) -> None:
+    async with client(tmp_path, live_server, "a.db") as a, client(tmp_path, live_server, "b.db") as b:
+        ta = a.store("tasks")
+        await a.sync.set_offline(True)
+        assert a.sync.offline and a.sync.status.state == "offline"
+        t = ta.add({"title": "written offline"})
+        assert a.sync.status.pending == 1 and live_server.entities("tasks") == {}
+        await a.sync.set_offline(False)
+        await a.sync.wait_idle(10)
+        assert live_server.entities("tasks")[t.id][0] == 1
+        a.sync.pause_push()
+        ta.update(t.id, {"done": True})
+        b.store("tasks").add({"title": "from b"})
+        await b.sync.wait_idle(10)
+        await eventually(lambda: len(view(a)) == 2, what="a still pulls while its push is paused")
+        assert a.outbox.count("pending") == 1 and live_server.entities("tasks")[t.id][0] == 1
+        a.sync.resume_push()
+        await a.sync.wait_idle(10)
+        await eventually(lambda: view(b).get(t.id, ("", False, 0))[1] is True, what="b sees the resumed push")
