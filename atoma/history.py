@@ -25,6 +25,8 @@ import msgspec
 
 from .errors import HistoryConflict, ValidationError
 from .events import Event, OutboxEnqueued, StoreChanged
+from .sync.rebase import after_discard
+from .sync.rows import read_row, unsettled, write_row
 
 if TYPE_CHECKING:
     from .client import Client
@@ -381,13 +383,7 @@ class _Transition:
             elif src is not None and _differs(cur, _dec.decode(src), None):
                 self.skip((), "changed by someone else since; not deleted")
             elif own:
-                rid, version, _, _, pending = row
-                self._drop_intent(own_seq)
-                if version == 0 and pending == 1:
-                    self.conn.execute(f'DELETE FROM "{table}" WHERE rid = ?', (rid,))
-                else:
-                    self.conn.execute(f'UPDATE "{table}" SET deleted = 1, pending = pending - 1 WHERE rid = ?', (rid,))
-                self.out.applied = True
+                self._cancel(own_seq)
             else:
                 change = self.store._delete_one(self.conn, self.eid, self.now, origin="history")
                 self._enqueued(change.seq, "delete")
@@ -397,11 +393,7 @@ class _Transition:
             if live:
                 self.skip((), "exists again; not recreated")
             elif own:
-                rid, _, _, _, pending = row
-                self._drop_intent(own_seq)
-                base_sql = ", base = NULL" if pending == 1 else ""
-                self.conn.execute(f'UPDATE "{table}" SET deleted = 0, data = ?, pending = pending - 1{base_sql} WHERE rid = ?', (dst, rid))
-                self.out.applied = True
+                self._cancel(own_seq)
             else:
                 target.pop("version", None)
                 ent, data = self.store._new({k: v for k, v in target.items() if k in self.store._field_names})
@@ -447,6 +439,17 @@ class _Transition:
     def _drop_intent(self, seq: int) -> None:
         self.conn.execute("DELETE FROM atoma_outbox WHERE seq = ?", (seq,))
 
+    def _cancel(self, seq: int) -> None:
+        """Take back the entity's newest, never-sent intent: the row becomes the server's
+        newest value with the entity's earlier unsent edits replayed on it (as a discard does),
+        so a server change that arrived meanwhile is shown, not overwritten."""
+        row = read_row(self.conn, self.resource, self.eid)
+        self._drop_intent(seq)
+        assert row is not None
+        new = after_discard(row, unsettled(self.conn, self.resource, self.eid))
+        write_row(self.conn, self.resource, self.eid, new)
+        self.out.applied = True
+
     def _rewrite_update(self, row: tuple[Any, ...], cur: dict[str, Any], patch: dict[str, Any], seq: int) -> None:
         rid, _, _, _, pending = row
         new = {**cur, **patch}
@@ -460,9 +463,7 @@ class _Transition:
             )
             self.conn.execute(f'UPDATE "{self.store._table}" SET data = ? WHERE rid = ?', (data, rid))
         else:
-            self._drop_intent(seq)
-            base_sql = ", base = NULL" if pending == 1 else ""
-            self.conn.execute(f'UPDATE "{self.store._table}" SET data = ?, pending = pending - 1{base_sql} WHERE rid = ?', (data, rid))
+            self._cancel(seq)
 
 
 def _differs(cur: dict[str, Any] | None, expected: dict[str, Any], fields: tuple[str, ...] | None) -> bool:
