@@ -28,8 +28,7 @@ from . import query as q
 from .errors import SyncError, ValidationError
 from .events import StoreChanged
 from .remote_cache import CacheKey
-from .sync.rebase import after_pull
-from .sync.rows import read_row, write_row
+from .sync.pull import apply_snapshot, snapshot_changes
 from .sync.transport import error_dict, is_retryable
 
 if TYPE_CHECKING:
@@ -130,20 +129,9 @@ def hydrate(store: "Store[Any]", items: Sequence[Mapping[str, Any]]) -> list[str
     client = store._client
     conn = client._connection()
     name = store.name
-    changed: list[str] = []
+    changes = snapshot_changes(name, items)
     with conn:
-        for item in items:
-            eid, version = item.get("id"), item.get("version")
-            if not isinstance(eid, str) or not isinstance(version, int):
-                raise SyncError(f"{name}: the server sent an item without id/version: {item!r}", code="BAD_RESPONSE", resource=name)
-            change = p.Change(resource=name, entity_id=eid, kind="upsert", version=version, changed_at_ms=0, value=dict(item))
-            row = read_row(conn, name, eid)
-            new = after_pull(row, change)
-            if new is None:
-                continue
-            write_row(conn, name, eid, new)
-            if row is None or row.pending == 0:
-                changed.append(eid)
+        changed = apply_snapshot(conn, changes)
     if changed and client.events.wants("store.changed"):
         client.events.emit(StoreChanged(resource=name, ids=tuple(changed), origin="sync"))
     return changed

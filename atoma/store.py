@@ -20,7 +20,7 @@ from .errors import NotFound, ValidationError
 from .events import OutboxEnqueued, StoreChanged
 from .ids import new_id, new_key
 from .outbox import INSERT_SQL as _INTENT_SQL
-from .schema import BelongsTo, Entity, HasMany, HasOne, Resource
+from .schema import BelongsTo, Entity, HasOne, Resource
 from .sqlite_sql import compile_where, field_expr, keyset_sql, order_sql
 
 if TYPE_CHECKING:

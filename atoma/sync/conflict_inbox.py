@@ -17,7 +17,7 @@ moved again answers with a new conflict, never a blind overwrite.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import apsw
 import msgspec

@@ -28,7 +28,7 @@ from .rebase import Row, after_pull
 from .rows import get_cursor, read_row, set_cursor, write_row
 from .transport import Transport, error_dict
 
-__all__ = ["Puller", "CursorExpired", "apply_page"]
+__all__ = ["Puller", "CursorExpired", "apply_page", "apply_snapshot", "snapshot_changes"]
 
 
 class CursorExpired(SyncError):
@@ -91,6 +91,32 @@ def apply_page(
     ]
     events.append(PullApplied(cursor=next_cursor, changes=len(changes), applied=applied, resources=tuple(touched)))
     return events, applied
+
+
+def snapshot_changes(resource: str, items: Sequence[Any]) -> list[p.Change]:
+    """Server entities (query results) as upsert changes; each must carry id and version."""
+    out = []
+    for item in items:
+        eid, version = item.get("id"), item.get("version")
+        if not isinstance(eid, str) or not isinstance(version, int):
+            raise SyncError(f"{resource}: the server sent an item without id/version: {item!r}", code="BAD_RESPONSE", resource=resource)
+        out.append(p.Change(resource=resource, entity_id=eid, kind="upsert", version=version, changed_at_ms=0, value=dict(item)))
+    return out
+
+
+def apply_snapshot(conn: apsw.Connection, changes: Sequence[p.Change]) -> list[str]:
+    """Write server entities as pulled changes are written (inside the caller's transaction):
+    no intents, pending local edits kept. Returns the ids whose local view changed."""
+    ids: list[str] = []
+    for ch in changes:
+        row = read_row(conn, ch.resource, ch.entity_id)
+        new = after_pull(row, ch)
+        if new is None:
+            continue
+        write_row(conn, ch.resource, ch.entity_id, new)
+        if row is None or row.pending == 0:
+            ids.append(ch.entity_id)
+    return ids
 
 
 class Puller:
@@ -175,10 +201,7 @@ class Puller:
                     raise SyncError(f"{err.code}: {err.message}", code=err.code, retryable=err.kind in ("adapter", "internal"), details={"error": error_dict(err)})
                 data = result.data
                 assert isinstance(data, p.QueryResultData)
-                changes = [
-                    p.Change(resource=res, entity_id=item["id"], kind="upsert", version=int(item["version"]), changed_at_ms=0, value=item)
-                    for item in data.items
-                ]
+                changes = snapshot_changes(res, data.items)
                 seen[res].update(c.entity_id for c in changes)
                 count += len(changes)
                 events = self._apply_snapshot(res, changes)
@@ -196,16 +219,8 @@ class Puller:
 
     def _apply_snapshot(self, res: str, changes: list[p.Change]) -> list[Event]:
         conn = self._conn()
-        ids: list[str] = []
         with conn:
-            for ch in changes:
-                row = read_row(conn, res, ch.entity_id)
-                new = after_pull(row, ch)
-                if new is None:
-                    continue
-                write_row(conn, res, ch.entity_id, new)
-                if row is None or row.pending == 0:
-                    ids.append(ch.entity_id)
+            ids = apply_snapshot(conn, changes)
         return [StoreChanged(resource=res, ids=tuple(ids), origin="sync")] if ids else []
 
     def _finish_resync(self, seen: dict[str, set[str]], min_cursor: int) -> list[Event]:

@@ -25,7 +25,6 @@ from atoma.ids import new_id
 from atoma.sqlite_sql import (
     FOLD_FUNCTION,
     compile_where,
-    field_expr,
     fold_sql_function,
     keyset_sql,
     order_sql,
