@@ -30,7 +30,7 @@ from .sqlite_sql import FOLD_FUNCTION, field_expr, fold_sql_function
 __all__ = ["open_database", "migrate", "table_of", "index_name", "fts_name", "Durability", "FORMAT_VERSION"]
 
 Durability = Literal["normal", "full"]
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 FTS_TOKENIZE = "unicode61 remove_diacritics 0 categories 'L* N* Co'"
 
 # Internal layout migrations, by the user_version they lead to. Appending a step here is
@@ -115,10 +115,42 @@ _FORMAT_STEPS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 detected_at_ms INTEGER NOT NULL,
                 resolved_at_ms INTEGER,
                 resolution TEXT,
-                resolved_by TEXT
+                resolved_by TEXT,
+                covers_seq INTEGER
             )""",
             "CREATE INDEX IF NOT EXISTS atoma_conflicts_state ON atoma_conflicts(state, id)",
             "CREATE INDEX IF NOT EXISTS atoma_conflicts_entity ON atoma_conflicts(resource, entity_id, state)",
+        ),
+    ),
+    (
+        # Outbox sequence numbers are never reused (AUTOINCREMENT): a seq names one intent for
+        # good, so confirm(seq) can never report an unrelated write. SQLite cannot add
+        # AUTOINCREMENT in place: the table is rebuilt, keeping every intent and its seq.
+        5,
+        (
+            """CREATE TABLE atoma_outbox_v5 (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                resource TEXT NOT NULL,
+                entity_id TEXT NOT NULL,
+                action TEXT NOT NULL,
+                value TEXT,
+                changed TEXT,
+                base_version INTEGER NOT NULL,
+                base TEXT,
+                idempotency_key TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                next_attempt_at_ms INTEGER,
+                last_error TEXT,
+                origin TEXT NOT NULL DEFAULT 'local'
+            )""",
+            "INSERT INTO atoma_outbox_v5 SELECT * FROM atoma_outbox",
+            "DROP TABLE atoma_outbox",
+            "ALTER TABLE atoma_outbox_v5 RENAME TO atoma_outbox",
+            "CREATE INDEX atoma_outbox_entity ON atoma_outbox(resource, entity_id, seq)",
+            "CREATE INDEX atoma_outbox_state ON atoma_outbox(state, seq)",
         ),
     ),
 )

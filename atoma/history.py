@@ -284,6 +284,7 @@ class History:
         skipped: list[SkippedChange] = []
         touched: dict[str, list[str]] = {}
         enqueued: dict[str, list[tuple[str, int, str]]] = {}
+        cancelled: list[int] = []
         with conn:
             rows = list(
                 conn.execute(
@@ -303,6 +304,7 @@ class History:
                     touched.setdefault(resource, []).append(eid)
                 if outcome.intent is not None:
                     enqueued.setdefault(resource, []).append((eid, outcome.intent, outcome.action))
+                cancelled += outcome.cancelled
             if applied == 0 and skipped:
                 raise HistoryConflict(
                     f"nothing of {step.label!r} could be {'undone' if undo else 'redone'}: "
@@ -311,6 +313,8 @@ class History:
                 )
             conn.execute("UPDATE atoma_history SET state = ? WHERE id = ?", ("undone" if undo else "done", step.id))
             self._may_redo[scope] = True
+        if cancelled:
+            client.sync._discarded_seqs(cancelled)  # never sent: confirm() must not call them acked
         bus = client.events
         for resource, ids in touched.items():
             if bus.wants("store.changed"):
@@ -350,9 +354,10 @@ def _auto_label(changes: list["Change"]) -> str:
 
 
 class _Outcome:
-    __slots__ = ("applied", "skipped", "intent", "action")
+    __slots__ = ("applied", "skipped", "intent", "action", "cancelled")
 
     def __init__(self) -> None:
+        self.cancelled: list[int] = []
         self.applied = False
         self.skipped: SkippedChange | None = None
         self.intent: int | None = None
@@ -372,6 +377,13 @@ class _Transition:
 
     def run(self, src: str | None, dst: str | None, fields: tuple[str, ...] | None, own_seq: int | None) -> _Outcome:
         table = self.store._table
+        if self.conn.execute(
+            "SELECT 1 FROM atoma_conflicts WHERE resource = ? AND entity_id = ? AND state = 'open'", (self.resource, self.eid)
+        ).fetchone():
+            # Its local view is one side of an open conflict: undoing against it could send a
+            # stale value over the other side's edit. The conflict is decided first.
+            self.skip(fields or (), "has an open conflict; resolve it first")
+            return self.out
         row = self.conn.execute(f'SELECT rid, version, deleted, data, pending FROM "{table}" WHERE id = ?', (self.eid,)).fetchone()
         live = row is not None and not row[2]
         cur = _dec.decode(row[3]) if live else None
@@ -449,6 +461,7 @@ class _Transition:
         new = after_discard(row, unsettled(self.conn, self.resource, self.eid))
         write_row(self.conn, self.resource, self.eid, new)
         self.out.applied = True
+        self.out.cancelled.append(seq)
 
     def _rewrite_update(self, row: tuple[Any, ...], cur: dict[str, Any], patch: dict[str, Any], seq: int) -> None:
         rid, _, _, _, pending = row

@@ -255,7 +255,8 @@ class Store(Generic[T]):
             base_version = version
             ent = msgspec.structs.replace(ent, version=version)
             data = _enc.encode(ent).decode()
-            conn.execute(self._sql_update, (data, base if pending else _old if version else None, rid))
+            # A settled tombstone means the server deleted it: there is no server value to keep.
+            conn.execute(self._sql_update, (data, base if pending else None, rid))
         conn.execute(_INTENT_SQL, (self.name, ent.id, "create", data, None, base_version, None, new_key(), now, now, origin))
         return Change(self.name, ent.id, None, data, None, conn.last_insert_rowid())
 

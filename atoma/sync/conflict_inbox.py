@@ -245,13 +245,29 @@ class ConflictInbox(ConflictHandler):
     ) -> list[Event]:
         strategy = self.strategy_for(intent.resource)
         name = self._strategy_name(strategy)
+        # The conflict covers every local edit of the entity not yet on the server: the
+        # refused intent and the later ones held behind it (they were made on top of it).
+        # "local" is the user's view of all of them, so a field changed by any of them and
+        # by the server surfaces (a later intent is never slipped onto the server's version).
+        covered = [intent] + [it for it in unsettled(conn, intent.resource, intent.entity_id) if it.seq > intent.seq]
+        row = read_row(conn, intent.resource, intent.entity_id)
+        if row is None or row.deleted or covered[-1].action == "delete":
+            local = None
+        else:
+            local = row.data if row.data is not None else intent.value
+        changed: set[str] | None = set()
+        for it in covered:
+            if it.action != "update" or it.changed is None:
+                changed = None
+                break
+            changed |= set(it.changed)
         conn.execute(
             "INSERT INTO atoma_conflicts(resource, entity_id, seq, state, strategy, base, base_version, local, local_changed, "
-            "idempotency_key, server, server_version, detected_at_ms) VALUES (?,?,?, 'open', ?,?,?,?,?,?,?,?,?)",
+            "idempotency_key, server, server_version, detected_at_ms, covers_seq) VALUES (?,?,?, 'open', ?,?,?,?,?,?,?,?,?,?)",
             (
                 intent.resource, intent.entity_id, intent.seq, name, _json(intent.base), intent.base_version,
-                _json(intent.value if intent.action != "delete" else None), _json(intent.changed),
-                intent.idempotency_key, _json(server), server_version, now,
+                _json(local), _json(None if changed is None else sorted(changed)),
+                intent.idempotency_key, _json(server), server_version, now, covered[-1].seq,
             ),
         )
         cid = conn.last_insert_rowid()
@@ -264,7 +280,6 @@ class ConflictInbox(ConflictHandler):
                 base_version=c.base_version, idempotency_key=c.idempotency_key, detected=where,
             )
         ]
-        row = read_row(conn, c.resource, c.entity_id)
         if row is not None and server_version > row.server_version:
             write_row(conn, c.resource, c.entity_id, msgspec.structs.replace(row, base=server, server_version=server_version))
         try:
@@ -285,30 +300,36 @@ class ConflictInbox(ConflictHandler):
 
     def _apply(self, conn: apsw.Connection, c: Conflict, resolution: Resolution, by: str, now: int) -> list[Event]:
         row = read_row(conn, c.resource, c.entity_id)
-        remaining = [it for it in unsettled(conn, c.resource, c.entity_id) if c.seq is None or it.seq > c.seq]
+        (covers,) = conn.execute("SELECT coalesce(covers_seq, seq) FROM atoma_conflicts WHERE id = ?", (c.id,)).fetchone()
+        everything = unsettled(conn, c.resource, c.entity_id)
+        # Edits covered by the conflict are decided here; edits made while it was open
+        # (after ``covers``) stay and are replayed on top of the outcome.
+        superseded = [it.seq for it in everything if c.seq is not None and c.seq < it.seq <= covers]
+        remaining = [it for it in everything if it.seq > covers]
         # The newest server copy we know: a pull may have brought a later one while it was open.
         if row is not None and row.server_version > c.server_version:
             server, sv = row.base, row.server_version
         else:
             server, sv = _with_version(c.server, c.entity_id, c.server_version), c.server_version
+        if superseded:
+            conn.executemany("DELETE FROM atoma_outbox WHERE seq = ?", [(s,) for s in superseded])
+            self._client.sync._discarded_seqs(superseded)  # confirm() on them reports the drop
         events: list[Event] = []
-        if isinstance(resolution, TakeServer):
-            target = None
-            send = False
-        else:
-            if isinstance(resolution, Merged):
-                target = self._validated(c, resolution.value)
-            elif c.local is not None and server is not None and c.local_changed is not None:
+        target: dict[str, Any] | None = None
+        action: str | None = None
+        if isinstance(resolution, Merged):
+            # A partial value merges onto the server's copy: fields it does not name stay.
+            target = self._validated(c, {**(server or {}), **resolution.value})
+        elif isinstance(resolution, KeepLocal):
+            if c.local is not None and server is not None and c.local_changed is not None:
                 # "Mine wins" for what I changed; the server's other fields stay (never erase
-                # what someone else wrote to fields this edit did not touch).
+                # what someone else wrote to fields these edits did not touch).
                 target = {**server, **{f: c.local[f] for f in c.local_changed if f in c.local}}
             else:
                 target = c.local
-            send = True
-        if send:
+        if not isinstance(resolution, TakeServer):
             action, value, changed = self._wire(target, server, c.entity_id, sv)
-            send = action is not None
-        if not send:
+        if action is None:
             # The server's copy stands: the intent stays conflicted (a settled record).
             if row is not None:
                 new_row, rebase = after_conflict(row, server, sv, remaining)
@@ -325,7 +346,7 @@ class ConflictInbox(ConflictHandler):
                 "state = 'pending', attempts = 0, last_error = NULL, next_attempt_at_ms = NULL, updated_at_ms = ? WHERE seq = ?",
                 (action, _json(value), _json(changed), sv, _json(server), new_key(), now, c.seq),
             )
-            view = replay(target if target is None else _with_version(target, c.entity_id, sv), remaining)
+            view = replay(None if target is None else _with_version(target, c.entity_id, sv), remaining)
             if row is not None:
                 write_row(conn, c.resource, c.entity_id, Row(
                     entity_id=c.entity_id, version=sv, server_version=max(sv, row.server_version),
