@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# Two devices and a server; without a display it plays the story by script (--headless).
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(PY) -m examples.tasks.demo
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
 """Atoma in one page: declare a schema, write locally, query, and look at the outbox.
 
-Run with ``make demo`` (or ``.venv/bin/python examples/quickstart.py``).
+Run with ``.venv/bin/python examples/quickstart.py`` (``make demo`` runs the task manager,
+``examples/tasks``, with a server and two devices).
 """
 
 from __future__ import annotations
