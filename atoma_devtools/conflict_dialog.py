@@ -5,16 +5,16 @@ has") and never hides a delete. It is non-modal: call :meth:`ConflictDialog.open
 :meth:`ConflictDialog.wait` (or the :attr:`ConflictDialog.result_future`); never ``exec()``
 inside an asyncio task (it re-enters the loop).
 
-Before applying any choice, the dialog asks the inbox to re-check the server's version; if
-it moved since the dialog was filled, nothing is applied: the view reloads with the new
-server value and the person decides again.
+Before applying any choice, the dialog asks the inbox to re-read the server's version
+(``await client.sync.conflicts.check(id)``); if it moved since the dialog was filled, nothing
+is applied: the view reloads with the new server value and the person decides again. The
+decision is recorded with ``client.sync.conflicts.resolve(id, resolution, by="user")``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from atoma.conflicts import Conflict, KeepLocal, Merged, Resolution, TakeServer
+from atoma.errors import ValidationError
 
 from ._format import compact_json, fmt_ms, status_style
-from ._sync_control import conflict_inbox
 
 __all__ = ["ConflictDialog", "FieldChoice", "MISSING"]
 
@@ -420,49 +420,39 @@ class ConflictDialog(QDialog):
 
     async def apply(self, resolution: Resolution) -> Conflict | None:
         """Re-check the server version, then resolve; returns the updated conflict, or
-        ``None`` if the server moved (the view is reloaded for a new decision)."""
-        inbox = conflict_inbox(self.client)
-        if inbox is None:
-            raise RuntimeError("this client has no conflict inbox (client.sync.conflicts)")
+        ``None`` if the server moved (the view is reloaded for a new decision) or the
+        conflict was resolved elsewhere meanwhile."""
+        inbox = self.client.sync.conflicts
         self._set_busy(True, "Checking that the server has not changed it again…")
         try:
-            fresh = await self._recheck(inbox)
-            if fresh is not None and (fresh.server_version != self.conflict.server_version or fresh.server != self.conflict.server):
+            try:
+                fresh = await inbox.check(self.conflict.id)
+            except Exception as exc:
+                # Cannot confirm the server's version (offline, server down): apply nothing.
+                self._show_notice(f"Could not check the server's current version, so nothing was applied: {exc}")
+                return None
+            if fresh.server_version != self.conflict.server_version or fresh.server != self.conflict.server:
                 self._server_moved(fresh)
                 return None
-            if fresh is not None and fresh.state != "open":
+            if fresh.state != "open":
                 self._load(fresh)
-                self._show_notice(f"This conflict was resolved elsewhere ({fresh.resolution}).")
+                self._show_notice(f"This conflict was already resolved elsewhere ({fresh.resolution} by {fresh.resolved_by}).")
                 return None
             self.status.setText("Applying…")
-            out = inbox.resolve(self.conflict.id, resolution, by=self.by)
-            if inspect.isawaitable(out):
-                out = await out
+            try:
+                updated = inbox.resolve(self.conflict.id, resolution, by=self.by)
+            except ValidationError as exc:
+                now = inbox.get(self.conflict.id)
+                if now is not None and now.state != "open":
+                    self._load(now)
+                self._show_notice(f"Not applied: {exc}")
+                return None
         finally:
             self._set_busy(False)
-        updated = out if isinstance(out, Conflict) else self._get(inbox)
         self.result_conflict = updated
         self.resolved.emit(updated)
         self.accept()
         return updated
-
-    async def _recheck(self, inbox: Any) -> Conflict | None:
-        """Ask the inbox to re-read the server's version (``check``), else re-read the record."""
-        for name in ("check", "recheck", "refresh"):
-            fn = getattr(inbox, name, None)
-            if callable(fn):
-                out = fn(self.conflict.id)
-                if inspect.isawaitable(out):
-                    out = await out
-                if isinstance(out, Conflict):
-                    return out
-                break
-        return self._get(inbox)
-
-    def _get(self, inbox: Any) -> Conflict | None:
-        get = getattr(inbox, "get", None)
-        out = get(self.conflict.id) if callable(get) else None
-        return out if isinstance(out, Conflict) else None
 
     def _server_moved(self, fresh: Conflict) -> None:
         old = self.conflict.server_version

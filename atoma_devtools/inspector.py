@@ -1,10 +1,13 @@
 """The inspector window: a sidebar of panels over one client, refreshed live but cheaply.
 
-Live updates without slowing the app: the inspector subscribes once to ``client.events``;
-an event only marks the panels that care as dirty and starts a single-shot timer. When it
-fires, only the *visible* panel refreshes (others catch up when shown). The next refresh is
-spaced by at least nineteen times the last one's duration, so refreshing never takes more
-than about 5 % of the GUI thread however fast the app writes.
+Live updates without slowing the app: the inspector subscribes once to ``client.events``,
+and only to the event types its panels need. Inside the app's write path an event costs one
+append to a bounded queue (and, for the first event of a burst, arming one single-shot
+timer) -- nothing else. When the timer fires the queue is drained in one batch: panels whose
+``event_types`` occur become dirty, panels that keep logs get their events as a list, and
+only the *visible* panel refreshes (others catch up when shown). The next refresh is spaced
+by at least ``BUDGET_FACTOR`` times the last one's duration, so refreshing never takes more
+than about 2 % of the GUI thread however fast the app writes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,12 +29,11 @@ __all__ = ["Inspector", "open_inspector", "default_settings"]
 
 ORGANIZATION = "Atoma"
 APPLICATION = "Inspector"
-_BUDGET_FACTOR = 19  # refreshing takes at most ~1/(1+19) = 5 % of the GUI thread
+BUDGET_FACTOR = 49  # refreshing takes at most ~1/(1+49) = 2 % of the GUI thread
 _MAX_INTERVAL_MS = 3000
-# Events whose *production* costs the app work (history.changed: two queries per write, made
-# only when someone listens). The inspector does not ask for them unless the Events panel's
-# "Record history.changed" is on; the History panel refreshes on store.changed instead.
-EXPENSIVE_EVENTS = frozenset({"history.changed"})
+# Events waiting for the next drain. Far more than arrive between two refreshes at 1,000
+# writes/s; past it the oldest are dropped and every panel is re-read instead.
+QUEUE_MAXLEN = 20_000
 
 
 def known_event_types() -> frozenset[str]:
@@ -53,9 +56,32 @@ def default_settings() -> QSettings:
 
 
 class _Relay(QObject):
-    """Carries events emitted on another thread to the GUI thread (queued connection)."""
+    """Arms the refresh timer from another thread (queued connection to the GUI thread)."""
 
-    event = Signal(object)
+    arm = Signal()
+
+
+class _Tap:
+    """The inspector's subscriber: what runs inside the app's write path, per event.
+
+    One deque append and a counter; the first event after a drain also arms the timer
+    (through ``arm``). Everything else happens later, in :meth:`Inspector.flush`, per batch.
+    """
+
+    __slots__ = ("queue", "count", "armed", "arm")
+
+    def __init__(self, arm: Any) -> None:
+        self.queue: deque[Any] = deque(maxlen=QUEUE_MAXLEN)
+        self.count = 0
+        self.armed = False
+        self.arm = arm
+
+    def __call__(self, event: Any) -> None:
+        self.queue.append(event)
+        self.count += 1
+        if not self.armed:
+            self.armed = True
+            self.arm()
 
 
 class Inspector(QMainWindow):
@@ -80,7 +106,6 @@ class Inspector(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self._unsubscribe: Any = None
-        self._with_expensive: bool | None = None
         self._closed = False
         self.client = client
         self.settings = settings if settings is not None else default_settings()
@@ -90,8 +115,8 @@ class Inspector(QMainWindow):
         self.resize(1100, 700)
 
         self.sidebar = QListWidget()
-        self.sidebar.setMinimumWidth(190)
-        self.sidebar.setMaximumWidth(300)
+        self.sidebar.setMinimumWidth(230)
+        self.sidebar.setMaximumWidth(320)
         self.sidebar.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.sidebar.setSpacing(2)
         self.stack = QStackedWidget()
@@ -106,28 +131,28 @@ class Inspector(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(self.stack)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([200, 900])
+        self.splitter.setSizes([240, 860])
         self.setCentralWidget(self.splitter)
 
         self.mode_label = QLabel(("READ-ONLY · " if readonly else "") + str(client.path))
         self.statusBar().addPermanentWidget(self.mode_label)
         self.ctx.message.connect(self._on_message)
-        self.ctx.expensive_events.connect(lambda on: self._subscribe(expensive=on))
+        self.ctx.subscriptions_changed.connect(self._subscribe)
 
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.flush)
         self._interval = refresh_ms
-        self._pending = False
-        self._routes: dict[str, tuple[list[Panel], list[Any]]] = {}
-        self._listeners = [p for p in self.panels if type(p).on_event is not Panel.on_event]
-        self.events_seen = 0
         self.refreshes = 0
-        self.refresh_seconds = 0.0
+        self.refresh_seconds = 0.0  # time spent refreshing panels *and* draining events
+        self.dropped = 0
+        self._drained = 0
+        self._types: frozenset[str] | None = None
         self._relay = _Relay(self)
-        self._relay.event.connect(self._mark)
+        self._relay.arm.connect(self._arm, Qt.ConnectionType.QueuedConnection)
         self._gui_ident = threading.get_ident()
-        self._subscribe(expensive=False)
+        self._tap = _Tap(self._arm_any_thread)
+        self._subscribe()
 
         self.restore_settings()
         if self.sidebar.currentRow() < 0:
@@ -156,66 +181,105 @@ class Inspector(QMainWindow):
         if 0 <= row < len(self.panels):
             self.stack.setCurrentIndex(row)
             p = self.panels[row]
+            tap = getattr(self, "_tap", None)
+            if tap is not None and tap.queue:
+                self.drain()
             if p.dirty:
                 self._refresh(p)
 
-    def _subscribe(self, *, expensive: bool) -> None:
-        """(Re)subscribe to the client's events, with or without the expensive types."""
-        if self._closed or expensive == self._with_expensive or not hasattr(self, "_gui_ident"):
+    def wanted_event_types(self) -> frozenset[str]:
+        """The event types the panels need right now (the Events panel, while recording,
+        needs all of them; a paused timeline lets the app skip building the others)."""
+        everything = known_event_types()
+        types: set[str] = set()
+        for p in self.panels:
+            want = p.wanted_types()
+            if want is None:
+                return everything
+            types |= want
+        return frozenset(types)
+
+    def _subscribe(self) -> None:
+        """(Re)subscribe to the client's events, to exactly the types the panels need."""
+        if self._closed:
+            return
+        types = self.wanted_event_types()
+        if types == self._types:
             return
         if self._unsubscribe is not None:
             self._unsubscribe()
-        types = known_event_types()
-        if not expensive:
-            types -= EXPENSIVE_EVENTS
-        self._unsubscribe = self.client.events.subscribe(self._on_event, types)
-        self._with_expensive = expensive
+        self._unsubscribe = self.client.events.subscribe(self._tap, types)
+        self._types = types
+
+    @property
+    def subscribed_types(self) -> frozenset[str]:
+        return self._types or frozenset()
 
     # -- live updates ---------------------------------------------------------------------------
 
-    def _on_event(self, event: Any) -> None:
-        # Must stay cheap: this runs inside the app's write path.
-        if threading.get_ident() != self._gui_ident:
-            self._relay.event.emit(event)
-            return
-        self._mark(event)
+    @property
+    def events_seen(self) -> int:
+        return self._tap.count
 
-    def _mark(self, event: Any) -> None:
-        self.events_seen += 1
-        tag = event.__struct_config__.tag
-        route = self._routes.get(tag)
-        if route is None:
-            panels = [p for p in self.panels if p.event_types is None or tag in p.event_types]
-            route = self._routes[tag] = (panels, [p.on_event for p in self._listeners if p in panels])
-        panels, listeners = route
-        for p in panels:
-            p.dirty = True
-        for on_event in listeners:
-            on_event(event)
-        if panels and not self._pending and not self._closed:
-            self._pending = True
+    def _arm_any_thread(self) -> None:
+        # Runs in the app's write path, once per burst.
+        if threading.get_ident() == self._gui_ident:
+            self._arm()
+        else:
+            self._relay.arm.emit()
+
+    def _arm(self) -> None:
+        if not self._closed and not self.timer.isActive():
             self.timer.start(self._interval)
+
+    def drain(self) -> None:
+        """Hand the queued events to the panels, in one batch (called by :meth:`flush`)."""
+        tap = self._tap
+        tap.armed = False
+        batch, tap.queue = tap.queue, deque(maxlen=QUEUE_MAXLEN)
+        count = tap.count
+        arrived, self._drained = count - self._drained, count
+        lost = arrived - len(batch)
+        if lost > 0:
+            self.dropped += lost
+            for p in self.panels:
+                p.dirty = True
+        if not batch:
+            return
+        events = list(batch)
+        tags = {e.__struct_config__.tag for e in events}
+        for p in self.panels:
+            types = p.event_types
+            if types is None:
+                p.dirty = True
+                p.take_events(events, lost)
+            elif not types.isdisjoint(tags):
+                p.dirty = True
+                if p.listens:
+                    p.take_events([e for e in events if e.__struct_config__.tag in types], lost)
 
     def mark_all_dirty(self) -> None:
         """Everything may have changed (e.g. another process wrote the database)."""
         for p in self.panels:
             p.dirty = True
-        if not self._pending and not self._closed:
-            self._pending = True
+        if not self._closed and not self.timer.isActive():
             self.timer.start(self._interval)
 
     def flush(self) -> None:
-        """Refresh the visible panel if it is stale (the coalesced timer calls this)."""
-        self._pending = False
+        """Drain the queued events and refresh the visible panel if it is stale (the
+        coalesced timer calls this)."""
+        t0 = time.perf_counter()
+        self.drain()
+        self.refresh_seconds += time.perf_counter() - t0
         p = self.current_panel
         if p.dirty and p.isVisible():
             self._refresh(p)
-        elif p.dirty and not self.isVisible():
-            pass  # a hidden window does no work; showing a panel refreshes it
+        # A hidden window does no more work; showing a panel refreshes it.
         self._update_badges()
 
     def refresh_now(self) -> None:
         """Refresh every panel at once (tests, screenshots, the Refresh shortcut)."""
+        self.drain()
         for p in self.panels:
             self._refresh(p)
         self._update_badges()
@@ -226,7 +290,7 @@ class Inspector(QMainWindow):
         took = time.perf_counter() - t0
         self.refreshes += 1
         self.refresh_seconds += took
-        self._interval = int(min(_MAX_INTERVAL_MS, max(self.refresh_ms, took * 1000 * _BUDGET_FACTOR)))
+        self._interval = int(min(_MAX_INTERVAL_MS, max(self.refresh_ms, took * 1000 * BUDGET_FACTOR)))
 
     def _update_badges(self) -> None:
         for i, p in enumerate(self.panels):

@@ -34,12 +34,15 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QTableView,
@@ -94,6 +97,8 @@ class Row:
         return self._search
 
     def same(self, other: "Row") -> bool:
+        if self is other:
+            return True
         return self.cells == other.cells and self.status == other.status and self.data == other.data and self.meta == other.meta
 
     def __repr__(self) -> str:
@@ -497,11 +502,22 @@ class MasterDetail(QWidget):
         self.chips.changed.connect(lambda: self._apply_chips())
         self.count_label = QLabel()
         self.count_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.search.setMinimumWidth(180)
+        # Chips scroll sideways when there are many (the Events panel has one per event type),
+        # so they never widen the window nor squeeze the search box.
+        self.chips_area = QScrollArea()
+        self.chips_area.setWidget(self.chips)
+        self.chips_area.setWidgetResizable(True)
+        self.chips_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.chips_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chips_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.chips_area.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        chip_h = max(self.chips.sizeHint().height(), QToolButton().sizeHint().height(), self.fontMetrics().height() + 10)
+        self.chips_area.setFixedHeight(chip_h + self.chips_area.horizontalScrollBar().sizeHint().height() + 2)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.search, 2)
-        top.addWidget(self.chips, 0)
-        top.addStretch(1)
+        top.addWidget(self.chips_area, 3)
         top.addWidget(self.count_label)
 
         self.view = QTableView()

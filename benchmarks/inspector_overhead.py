@@ -165,7 +165,7 @@ def main() -> int:
                 f"{refreshes:4.1f} refreshes/s (mean {mean_ms:4.1f} ms, {share:4.1%} of wall); "
                 f"sustainable {cap:6.0f} entities/s, ratio {cap / cap0:.3f}, drop {drop:5.1%}"
             )
-        print(f"2. Stress: the app writes as fast as it can, {seconds / 1.5:g} s runs (refresh budget: <= 5 % of the GUI thread):")
+        print(f"2. Stress: the app writes as fast as it can, {seconds / 1.5:g} s runs (refresh budget: <= 2 % of the GUI thread):")
         base = statistics.median(throughput(app, tmp, None, seconds / 1.5, f"fb{r}") for r in range(rounds))
         print(f"  no inspector    : {base:8.0f} entities/s")
         for p in PANELS:

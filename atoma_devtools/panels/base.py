@@ -1,8 +1,10 @@
 """What every panel shares: the inspector context and the panel base class.
 
-A panel declares which event types make it stale (``event_types``); the inspector marks it
-dirty when one arrives and refreshes it later, coalesced, only while it is visible. Panels
-therefore never do work per event (except cheap appends to bounded buffers).
+A panel declares which event types make it stale (``event_types``); the inspector queues
+events as they come and, on its coalescing timer, marks the panels whose types occurred as
+dirty and refreshes the visible one. Panels that keep logs (Events, Sync, Remote cache)
+receive the batch in :meth:`Panel.on_events`. Nothing a panel does runs inside the app's
+write path.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Context(QObject):
     (if any), a way to run coroutines on the app's loop and to report to the status bar."""
 
     message = Signal(str, bool)  # text, is_error
-    expensive_events = Signal(bool)  # ask the inspector to (not) listen to costly event types
+    subscriptions_changed = Signal()  # a panel needs other event types now (Panel.wanted_types)
 
     def __init__(self, client: Any, *, readonly: bool = False, cache: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -50,8 +52,9 @@ class Context(QObject):
         except RuntimeError:
             return False
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Future[Any] | None:
-        """Run ``coro`` on the running loop; failures are reported, never silent.
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str, *, quiet: bool = False) -> asyncio.Future[Any] | None:
+        """Run ``coro`` on the running loop; failures are reported, never silent (success
+        too, unless ``quiet``: the coroutine reports it itself).
 
         A plain slot spawning a task is the pattern that works with qasync (``asyncSlot``
         fails on zero-argument signals under PySide6 6.12).
@@ -74,7 +77,7 @@ class Context(QObject):
                 self.report(f"{what} failed: {exc}", error=True)
                 if not isinstance(exc, Exception):
                     sys.excepthook(type(exc), exc, exc.__traceback__)
-            else:
+            elif not quiet:
                 self.report(f"{what}: done")
 
         fut.add_done_callback(done)
@@ -98,6 +101,11 @@ class Panel(QWidget):
     title = "Panel"
     event_types: frozenset[str] | None = frozenset()  # None: every event makes it stale
     md: MasterDetail | None = None
+    listens = False  # True: on_events() receives the batches of its event types
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.listens = cls.on_events is not Panel.on_events
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,8 +128,22 @@ class Panel(QWidget):
             log.exception("inspector panel %s failed to refresh", self.title)
             self.ctx.report(f"{self.title}: refresh failed: {exc}", error=True)
 
-    def on_event(self, event: Any) -> None:
-        """Called synchronously for every event of ``event_types``; must be cheap."""
+    def on_events(self, events: list[Any], lost: int = 0) -> None:
+        """The events of ``event_types`` since the last batch, oldest first (on the GUI
+        thread, from the inspector's timer, never inside the app's write path). ``lost``
+        counts events dropped because the queue overflowed in between."""
+
+    def take_events(self, events: list[Any], lost: int = 0) -> None:
+        """:meth:`on_events`, with a failure logged and reported instead of raised."""
+        try:
+            self.on_events(events, lost)
+        except Exception as exc:  # noqa: BLE001 - a panel bug must not take the app down
+            log.exception("inspector panel %s failed on events", self.title)
+            self.ctx.report(f"{self.title}: failed on events: {exc}", error=True)
+
+    def wanted_types(self) -> frozenset[str] | None:
+        """The event types to subscribe to for this panel now (``None``: all)."""
+        return self.event_types
 
     def badge(self) -> str:
         """A short status for the sidebar (e.g. ``"3 rejected"``); cheap."""

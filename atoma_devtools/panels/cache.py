@@ -1,162 +1,203 @@
-"""Remote cache: entries with status, observers, age and expiry; hit rate; invalidate, remove, clear.
+"""Remote cache: ``client.remote_cache`` entries with status, age and expiry; hit rate;
+invalidate a resource's entries or clear the cache.
 
-The cache lives in :mod:`atoma.qt` (the remote-query cache behind ``LiveQuery``/``LiveOne``).
-The panel reads it through a small duck-typed surface -- ``stats()`` and ``entries()`` (or
-``values()``), ``invalidate(key)``, ``remove(key)``, ``clear()`` -- so it works with whatever
-cache object the application passes to the inspector, and counts ``cache.hit`` /
-``cache.miss`` / ``cache.evicted`` events itself when the cache keeps no statistics.
+The cache (:class:`atoma.remote_cache.RemoteCache`) keeps the answers of remote queries
+(``await store.query(..., cache=True)``, ``LiveQuery`` / ``LiveOne`` remote reads) for
+``stale_time`` seconds. The panel shows:
+
+* **fresh** -- a stored answer younger than ``stale_time`` (``entries()``, read with
+  ``peek`` semantics: looking never counts a hit or reorders the LRU);
+* **fetching** -- a request in flight for a key (learnt from ``cache.miss`` events and
+  confirmed with ``in_flight(key)``), with or without an older answer;
+* **stale** -- an answer that expired (``cache.evicted`` with reason ``expired``): the next
+  read of that query goes to the server.
+
+The cache does not track observers (which ``LiveQuery`` / ``LiveOne`` use an entry), so
+there is no observers column. It has no per-entry removal either: "Invalidate" drops every
+entry of the selected rows' resources (``invalidate(resource)``), "Clear" drops all of them
+and resets the counters.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Any
 
+import msgspec
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from .._format import fmt_age, fmt_ms, to_plain
+from .._format import fmt_ms
 from ..master_detail import MasterDetail, Row
 from .base import Context, Panel
 
-__all__ = ["CachePanel", "find_cache"]
+__all__ = ["CachePanel"]
+
+_dec = msgspec.json.Decoder()
+_MAX_TRACKED = 500  # keys remembered from events (fetching / stale), oldest forgotten first
 
 
-def find_cache(client: Any) -> Any:
-    """The remote cache attached to ``client`` by :mod:`atoma.qt`, if any."""
-    for name in ("remote_cache", "cache", "_remote_cache"):
-        c = getattr(client, name, None)
-        if c is not None and hasattr(c, "clear"):
-            return c
-    try:  # atoma.qt may keep one cache per client
-        from atoma import qt as atoma_qt  # noqa: PLC0415 - optional, in progress elsewhere
-
-        getter = getattr(atoma_qt, "remote_cache_for", None) or getattr(atoma_qt, "cache_for", None)
-        if getter is not None:
-            return getter(client)
-    except Exception:  # noqa: BLE001 - atoma.qt not built yet or no cache
-        pass
-    return None
+def _secs(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
-def _entries(cache: Any) -> list[Any]:
-    for name in ("entries", "values"):
-        fn = getattr(cache, name, None)
-        if callable(fn):
-            out = fn()
-            return list(out.values() if isinstance(out, dict) else out)
-    return []
+def _params_text(params: str) -> str:
+    try:
+        p = _dec.decode(params)
+    except msgspec.DecodeError:
+        return params
+    if not isinstance(p, dict):
+        return params
+    parts = []
+    for k in ("where", "orderBy", "limit", "after", "before", "fields"):
+        v = p.get(k)
+        if v in (None, {}, []):
+            continue
+        if k == "orderBy" and isinstance(v, list):
+            text = ", ".join(f"{o.get('field')} {o.get('direction', 'asc')}" for o in v if isinstance(o, dict))
+            parts.append(f"order by {text}")
+        else:
+            parts.append(f"{k}={msgspec.json.encode(v).decode()}")
+    return " · ".join(parts) or "(all)"
 
 
 class CachePanel(Panel):
     title = "Remote cache"
-    event_types = frozenset({"cache.hit", "cache.miss", "cache.evicted", "cache.fetched", "cache.invalidated", "store.changed", "pull.applied"})
+    event_types = frozenset({"cache.hit", "cache.miss", "cache.evicted", "pull.applied"})
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        self.cache = ctx.cache if ctx.cache is not None else find_cache(self.client)
+        self.cache = ctx.cache if ctx.cache is not None else getattr(self.client, "remote_cache", None)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.md = MasterDetail(
-            ["key", "resource", "status", "observers", "rows", "age", "expires", "hits"], status_column=2, statuses=("fetching", "stale", "fresh", "error")
+            ["resource", "query", "mode", "status", "rows", "age", "expires in"],
+            status_column=3,
+            statuses=("fetching", "stale", "fresh"),
         )
         has = self.cache is not None and not ctx.readonly
-        self.md.add_action("Invalidate", self.invalidate, enabled=lambda rows: has and bool(rows),
-                           tooltip="Mark stale: observed entries refetch, others on next use")
-        self.md.add_action("Remove", self.remove, enabled=lambda rows: has and bool(rows))
-        self.md.add_action("Clear cache", lambda _r: self.clear(), enabled=lambda _r: has)
+        self.invalidate_button = self.md.add_action(
+            "Invalidate", self.invalidate, enabled=lambda rows: has and bool(rows),
+            tooltip="Drop the cached answers of the selected rows' resources (the next read asks the server)",
+        )
+        self.clear_button = self.md.add_action("Clear cache", lambda _r: self.clear(), enabled=lambda _r: has,
+                                               tooltip="Drop every cached answer and reset the counters")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
         lay.addWidget(self.md)
-        self.hits = self.misses = self.evicted = 0
+        # Keys seen in events: CacheKey -> ("fetching" | "stale", client ms when seen)
+        self._tracked: OrderedDict[Any, tuple[str, int]] = OrderedDict()
 
-    def on_event(self, event: Any) -> None:
-        tag = event.__struct_config__.tag
-        if tag == "cache.hit":
-            self.hits += 1
-        elif tag == "cache.miss":
-            self.misses += 1
-        elif tag == "cache.evicted":
-            self.evicted += 1
+    def on_events(self, events: list[Any], lost: int = 0) -> None:
+        from atoma.remote_cache import CacheKey
+
+        now = int(time.time() * 1000)
+        for ev in events:
+            tag = ev.__struct_config__.tag
+            if tag == "cache.miss":
+                key = CacheKey(ev.resource, ev.params, ev.mode)
+                self._tracked.pop(key, None)
+                self._tracked[key] = ("fetching", now)
+            elif tag == "cache.evicted":
+                key = CacheKey(ev.resource, ev.params, ev.mode)
+                self._tracked.pop(key, None)
+                if ev.reason == "expired":
+                    self._tracked[key] = ("stale", ev.at_ms or now)
+        while len(self._tracked) > _MAX_TRACKED:
+            self._tracked.popitem(last=False)
 
     def stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = {}
-        fn = getattr(self.cache, "stats", None)
-        if callable(fn):
-            stats = dict(to_plain(fn()) or {})
-        hits = stats.get("hits", self.hits)
-        misses = stats.get("misses", self.misses)
-        total = hits + misses
-        stats.setdefault("hits", hits)
-        stats.setdefault("misses", misses)
-        stats.setdefault("evicted", self.evicted)
-        stats["hit_rate"] = stats.get("hit_rate", hits / total if total else None)
-        return stats
+        """``client.remote_cache.stats()`` as a dict, plus ``hit_rate`` (None before any read)."""
+        s = msgspec.structs.asdict(self.cache.stats())
+        reads = s["hits"] + s["joined"] + s["misses"]
+        s["hit_rate"] = (s["hits"] + s["joined"]) / reads if reads else None
+        return s
 
     def refresh(self) -> None:
-        if self.cache is None:
-            self.summary.setText(
-                "ⓘ No remote cache is attached. Pass one with <code>Inspector(client, cache=...)</code> "
-                "(the atoma.qt remote-query cache used by LiveQuery / LiveOne); hits and misses are still counted from events: "
-                f"{self.hits} hits, {self.misses} misses."
-            )
+        cache = self.cache
+        if cache is None:
+            self.summary.setText("ⓘ This client has no remote cache.")
             self.md.set_rows([])
             return
         s = self.stats()
-        rate = s.get("hit_rate")
-        entries = _entries(self.cache)
+        rate = s["hit_rate"]
         self.summary.setText(
-            f"<b>Hit rate:</b> {'—' if rate is None else f'{rate:.0%}'} ({s.get('hits', 0):,} hits, {s.get('misses', 0):,} misses) · "
-            f"<b>entries:</b> {len(entries):,}"
-            + (f" of at most {s['max_entries']:,}" if s.get("max_entries") else "")
-            + f" · <b>evicted:</b> {s.get('evicted', 0):,}"
+            f"<b>Hit rate:</b> {'—' if rate is None else f'{rate:.0%}'} "
+            f"({s['hits']:,} hits, {s['joined']:,} shared in flight, {s['misses']:,} misses) · "
+            f"<b>entries:</b> {s['entries']:,} of at most {cache.max_entries:,} · <b>fresh for</b> {_secs(cache.stale_time)} · "
+            f"<b>in flight:</b> {s['in_flight']:,} · <b>evicted:</b> {s['evictions']:,} over the cap, {s['expired']:,} expired"
         )
-        now = int(time.time() * 1000)
-        self.md.set_rows([self._row(e, now) for e in entries])
+        now_c = cache.clock()
+        now_ms = int(time.time() * 1000)
+        rows: list[Row] = []
+        seen = set()
+        for e in cache.entries():
+            seen.add(e.key)
+            status = "fetching" if cache.in_flight(e.key) else "fresh"
+            age = now_c - e.stored_at
+            rows.append(self._row(e.key, status, e.value, age, cache.stale_time - age, e.stored_at))
+        for key, (status, at) in reversed(self._tracked.items()):
+            if key in seen:
+                continue
+            if status == "fetching" and not cache.in_flight(key):
+                continue  # finished (stored, so listed above) or failed
+            rows.append(self._row(key, "fetching" if cache.in_flight(key) else status, None, None, None, None, seen_ms=at, now_ms=now_ms))
+        self.md.set_rows(rows)
 
-    @staticmethod
-    def _row(e: Any, now: int) -> Row:
-        key = _get(e, "key")
-        status = str(_get(e, "status", "fresh"))
-        fetched = _get(e, "fetched_at_ms")
-        expires = _get(e, "expires_at_ms")
-        rows = _get(e, "rows")
-        if rows is None:
-            items = _get(e, "items")
-            rows = len(items) if items is not None else None
-        data = to_plain(e)
-        key_text = key if isinstance(key, str) else to_plain(key)
+    def _row(
+        self, key: Any, status: str, value: Any, age: float | None, left: float | None, stored_at: float | None,
+        *, seen_ms: int | None = None, now_ms: int = 0,
+    ) -> Row:
+        items = getattr(value, "items", None)
+        n = len(items) if items is not None else None
+        params = _params_text(key.params)
+        if age is not None:
+            age_text = _secs(age)
+        elif status == "stale" and seen_ms:
+            age_text = f"expired {_secs(max(0, now_ms - seen_ms) / 1000)} ago"
+        else:
+            age_text = None
+        data: dict[str, Any] = {"resource": key.resource, "params": _dec.decode(key.params), "mode": key.mode, "status": status}
+        if value is not None:
+            data["answer"] = msgspec.to_builtins(value)
         return Row(
-            key_text if isinstance(key_text, str) else str(key_text),
-            [key_text, _get(e, "resource"), status, _get(e, "observers", 0), rows, fmt_age(fetched, now), fmt_age(expires, now), _get(e, "hits")],
+            key,
+            [key.resource, params, key.mode, status, n, age_text, None if left is None else _secs(max(left, 0))],
             data,
             status=status,
-            meta={"fetched": fmt_ms(fetched), "expires": fmt_ms(expires), "last error": _get(e, "error")},
+            meta={
+                "resource": key.resource,
+                "mode": key.mode,
+                "params": key.params,
+                "rows": n,
+                "age": age_text,
+                "expires in": None if left is None else _secs(max(left, 0)),
+                "has next page": getattr(value, "has_next", None),
+                "first seen": fmt_ms(seen_ms) if seen_ms else None,
+            },
         )
 
-    def _key_of(self, row: Row) -> Any:
-        d = row.data
-        return d.get("key", row.key) if isinstance(d, dict) else row.key
+    def _resources(self, rows: list[Row]) -> list[str]:
+        return list(dict.fromkeys(r.key.resource for r in rows))
 
     def invalidate(self, rows: list[Row]) -> None:
-        for r in rows:
-            self.ctx.run_sync(self.cache.invalidate, f"invalidate {r.key}", self._key_of(r))
-        self.do_refresh()
-
-    def remove(self, rows: list[Row]) -> None:
-        for r in rows:
-            self.ctx.run_sync(self.cache.remove, f"remove {r.key}", self._key_of(r))
+        """Drop the cached answers of the selected rows' resources."""
+        for res in self._resources(rows):
+            n = self.cache.invalidate(res)
+            self.ctx.report(f"invalidated {n} cached answer{'s' if n != 1 else ''} of {res}")
         self.do_refresh()
 
     def clear(self) -> None:
         self.ctx.run_sync(self.cache.clear, "clear cache")
+        self._tracked.clear()
         self.do_refresh()
 
     def badge(self) -> str:
-        return ""
+        c = self.cache
+        n = len(c) if c is not None else 0
+        return f"{n}" if n else ""

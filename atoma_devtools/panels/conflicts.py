@@ -9,7 +9,6 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from atoma.conflicts import Conflict
 
 from .._format import fmt_ms
-from .._sync_control import conflict_inbox
 from ..master_detail import MasterDetail, Row
 from .base import Context, Panel
 
@@ -62,27 +61,26 @@ class ConflictsPanel(Panel):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.notice)
         lay.addWidget(self.md)
+        self.notice.hide()
         self.dialogs: list[Any] = []
         self._open = 0
 
     def refresh(self) -> None:
-        inbox = conflict_inbox(self.client)
-        if inbox is None:
-            self.notice.setText(
-                "ⓘ This client has no conflict inbox (client.sync.conflicts): conflicts are settled by its strategy "
-                "and appear as ‘conflicted’ intents in the Outbox and as sync.conflict events."
-            )
-            self.notice.show()
-            self.md.set_rows([])
-            return
-        self.notice.hide()
-        conflicts = list(inbox.list())
+        conflicts = self.client.sync.conflicts.list()
         self._open = sum(1 for c in conflicts if c.state == "open")
         self.md.set_rows([conflict_row(c) for c in conflicts])
+        if not conflicts:
+            self.notice.setText("✓ No conflicts. Conflicts this client meets are listed here, open ones first to decide.")
+            self.notice.show()
+        else:
+            self.notice.hide()
 
     def open_dialog(self, conflict: Conflict) -> Any:
+        """Open the :class:`~atoma_devtools.ConflictDialog` for ``conflict`` (re-read from the
+        inbox: the list may be a refresh behind); returns the dialog."""
         from ..conflict_dialog import ConflictDialog
 
+        conflict = self.client.sync.conflicts.get(conflict.id) or conflict
         dlg = ConflictDialog(self.client, conflict, self, readonly=self.ctx.readonly)
         self.dialogs = [d for d in self.dialogs if d.isVisible()] + [dlg]
         dlg.finished.connect(lambda *_: self.do_refresh())

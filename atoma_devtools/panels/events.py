@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from typing import Any
 
 import msgspec
-from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
 
 from .._format import compact_json, fmt_ms, to_plain
 from ..master_detail import MasterDetail, Row
 from .base import Context, Panel
 
-__all__ = ["EventsPanel", "event_type"]
+__all__ = ["EventsPanel", "event_type", "event_row", "EventRow"]
 
 DEFAULT_MAXLEN = 2000
 _SUMMARY_CHARS = 160
+_get_cells = Row.cells.__get__  # type: ignore[attr-defined]
+_set_cells = Row.cells.__set__  # type: ignore[attr-defined]
+_set_data = Row.data.__set__  # type: ignore[attr-defined]
+_set_meta = Row.meta.__set__  # type: ignore[attr-defined]
 
 
 def event_type(event: Any) -> str:
@@ -26,23 +29,64 @@ def event_type(event: Any) -> str:
     return str(tag) if tag else type(event).__name__
 
 
+class EventRow(Row):
+    """A timeline row whose text is built only when something reads it (the view paints a
+    few dozen rows; a burst of thousands of events must not format them all)."""
+
+    __slots__ = ("event", "_built")
+
+    def __init__(self, n: int, event: Any) -> None:
+        self.key = n
+        self.event = event
+        self.status = event_type(event)
+        self.diff = None
+        self.diff_labels = ("before", "after")
+        self._search = None
+        self._built = False
+
+    def _build(self) -> None:
+        self._built = True
+        kind = self.status
+        data = to_plain(self.event)
+        if isinstance(data, dict):
+            data = {"type": kind, **{k: v for k, v in data.items() if k != "type"}}
+        fields = {k: v for k, v in data.items() if k not in ("type", "at_ms")} if isinstance(data, dict) else data
+        summary = compact_json(fields)
+        if len(summary) > _SUMMARY_CHARS:
+            summary = summary[: _SUMMARY_CHARS - 1] + "…"
+        _set_cells(self, (self.key, fmt_ms(getattr(self.event, "at_ms", 0)), kind, summary))
+        _set_data(self, data)
+        _set_meta(self, {"#": self.key, "type": kind})
+
+    @property  # type: ignore[override]
+    def cells(self) -> tuple[Any, ...]:
+        if not self._built:
+            self._build()
+        return _get_cells(self)
+
+    @property  # type: ignore[override]
+    def data(self) -> Any:
+        if not self._built:
+            self._build()
+        return Row.data.__get__(self)  # type: ignore[attr-defined]
+
+    @property  # type: ignore[override]
+    def meta(self) -> Any:
+        if not self._built:
+            self._build()
+        return Row.meta.__get__(self)  # type: ignore[attr-defined]
+
+
 def event_row(n: int, event: Any) -> Row:
-    kind = event_type(event)
-    data = to_plain(event)
-    if isinstance(data, dict):
-        data = {"type": kind, **{k: v for k, v in data.items() if k != "type"}}
-    fields = {k: v for k, v in data.items() if k not in ("type", "at_ms")} if isinstance(data, dict) else data
-    summary = compact_json(fields)
-    if len(summary) > _SUMMARY_CHARS:
-        summary = summary[: _SUMMARY_CHARS - 1] + "…"
-    return Row(n, [n, fmt_ms(getattr(event, "at_ms", 0)), kind, summary], data, status=kind, meta={"#": n, "type": kind})
+    return EventRow(n, event)
 
 
 class EventsPanel(Panel):
     """Every event the client emits, newest last, in a ring buffer of ``maxlen`` events.
 
-    Recording costs one deque append per event; rows are built only for events that arrived
-    since the last refresh, and only while the panel is visible.
+    Recording costs the app one queue append per event (the inspector's); the panel takes
+    the events in batches, and rows format their text only when painted or searched.
+    While paused, the inspector stops asking the app for event types no other panel needs.
     """
 
     title = "Events"
@@ -53,39 +97,46 @@ class EventsPanel(Panel):
         self.maxlen = maxlen
         self.buffer: deque[tuple[int, Any]] = deque(maxlen=maxlen)
         self._rows: deque[Row] = deque(maxlen=maxlen)
-        self._counter = itertools.count(1)
+        self._next = 1  # the number of the next recorded event
         self._last_n = 0
+        self.lost = 0
         self.paused = False
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.hide()
         self.md = MasterDetail(["#", "time", "type", "summary"], status_column=2, placeholder="Filter — matches inside event values")
         self.pause_button = self.md.add_action("‖ Pause", lambda _r: self.set_paused(not self.paused), checkable=True,
-                                               tooltip="Stop recording events (the app is not affected)")
+                                               tooltip="Stop recording events (the app then builds only the events other panels need)")
         self.md.add_action("Clear", lambda _r: self.clear())
-        self.history_button = self.md.add_action(
-            "Record history.changed", lambda _r: self.set_record_history(self.history_button.isChecked()), checkable=True,
-            tooltip="history.changed events cost the app two queries per write while anyone listens; off by default",
-        )
         self.md.add_action("Export JSON…", lambda _r: self._export_dialog(), tooltip="Save the recorded events as a JSON array")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.notice)
         lay.addWidget(self.md)
 
-    def on_event(self, event: Any) -> None:
-        # Called by the inspector for every event, visible or not: one deque append.
-        if not self.paused:
-            self.buffer.append((next(self._counter), event))
+    def on_events(self, events: list[Any], lost: int = 0) -> None:
+        if self.paused:
+            return
+        if lost:
+            self.lost += lost
+            self._next += lost  # the numbering shows the gap
+        start = self._next
+        self._next += len(events)
+        self.buffer.extend(zip(range(start, self._next), events))
 
-    def set_record_history(self, on: bool) -> None:
-        self.history_button.setChecked(on)
-        self.ctx.expensive_events.emit(on)
+    def wanted_types(self) -> frozenset[str] | None:
+        return frozenset() if self.paused else None
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
         self.pause_button.setChecked(paused)
         self.pause_button.setText("▶ Resume" if paused else "‖ Pause")
+        self.ctx.subscriptions_changed.emit()
 
     def clear(self) -> None:
         self.buffer.clear()
         self._rows.clear()
+        self.lost = 0
         self.md.set_rows([])
 
     def refresh(self) -> None:
@@ -94,13 +145,16 @@ class EventsPanel(Panel):
             if n <= self._last_n:
                 break
             new.append((n, ev))
-        if len(new) > self.maxlen:
-            new = new[: self.maxlen]
         for n, ev in reversed(new):
-            self._rows.append(event_row(n, ev))
+            self._rows.append(EventRow(n, ev))
         if new:
             self._last_n = new[0][0]
         self.md.set_rows(list(self._rows))
+        if self.lost:
+            self.notice.setText(f"ⓘ {self.lost:,} events arrived faster than the inspector drains them and were not recorded (numbering shows the gaps).")
+            self.notice.show()
+        else:
+            self.notice.hide()
 
     def events(self) -> list[Any]:
         return [ev for _, ev in self.buffer]
@@ -129,11 +183,9 @@ class EventsPanel(Panel):
         return f"{len(self.buffer):,}"
 
     def save_state(self) -> dict[str, Any]:
-        return {**super().save_state(), "paused": self.paused, "history": self.history_button.isChecked()}
+        return {**super().save_state(), "paused": self.paused}
 
     def restore_state(self, state: dict[str, Any]) -> None:
         super().restore_state(state)
         if state.get("paused") is True:
             self.set_paused(True)
-        if state.get("history") is True:
-            self.set_record_history(True)

@@ -1,10 +1,19 @@
-"""History: undo/redo steps per scope (label, resources, change count), with undo and redo."""
+"""History: undo/redo steps per scope (label, resources, change count), with undo and redo.
+
+The Undo / Redo buttons act on the chosen scope (or the selected step's), and so do the
+platform's standard shortcuts while the panel has focus. (:func:`atoma.qt.undo_actions` is
+not used here: each pair subscribes to ``history.changed`` and updates its actions for every
+write, which is Qt work inside the app's write path; the panel reads the same labels from
+``client.history`` on its coalesced refresh instead.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from atoma.history import HistoryStep
@@ -17,13 +26,15 @@ __all__ = ["HistoryPanel"]
 
 _dec = msgspec.json.Decoder()
 _MAX_CHANGES = 50
+MAX_STEPS_SHOWN = 500  # the newest steps; the counts say how many there are
+_STEPS_WITH_CHANGES = 100  # changes are read for the newest steps only (one query)
 ALL_SCOPES = "(all scopes)"
 
 
 class HistoryPanel(Panel):
     title = "History"
-    # Every local write, undo and redo emits store.changed; listening to history.changed would
-    # make the app run two extra queries per write (it is built only when someone listens).
+    # Every local write, undo and redo emits store.changed and history.changed (the latter
+    # costs no query after a write).
     event_types = frozenset({"store.changed", "history.changed"})
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
@@ -47,6 +58,16 @@ class HistoryPanel(Panel):
         lay.addLayout(top)
         lay.addWidget(self.md)
         self._rows: list[Row] = []
+        self.undo_action = QAction("Undo", self)
+        self.redo_action = QAction("Redo", self)
+        for a, key, fn in ((self.undo_action, QKeySequence.StandardKey.Undo, self.undo), (self.redo_action, QKeySequence.StandardKey.Redo, self.redo)):
+            a.setShortcut(QKeySequence(key))
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            a.setEnabled(writable)
+            a.triggered.connect(lambda *_, fn=fn: fn())
+            self.addAction(a)
+        self.undo_button.setToolTip(f"Undo the last step of the scope ({self.undo_action.shortcut().toString()})")
+        self.redo_button.setToolTip(f"Redo the last undone step of the scope ({self.redo_action.shortcut().toString()})")
 
     def target_scope(self) -> str:
         """The scope undo/redo act on: the chosen one, else the selected step's, else default."""
@@ -75,8 +96,8 @@ class HistoryPanel(Panel):
             self.scope.setCurrentText(current if current in scopes else ALL_SCOPES)
             self.scope.blockSignals(False)
         chosen = self.scope.currentText()
-        steps = h.steps(None if chosen == ALL_SCOPES else chosen)
-        changes = self._changes([s.id for s in steps[-300:]])
+        steps = h.steps(None if chosen == ALL_SCOPES else chosen)[-MAX_STEPS_SHOWN:]
+        changes = self._changes([s.id for s in steps[-_STEPS_WITH_CHANGES:]])
         self.md.set_rows([self._row(s, changes.get(s.id, [])) for s in steps])
         scope = self.target_scope()
         u, r = h.undo_step(scope), h.redo_step(scope)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from atoma.outbox import INTENT_STATES, Intent
 
 from .._format import fmt_age, fmt_ms
-from .._sync_control import push_pause_supported, push_paused, set_push_paused
 from ..master_detail import MasterDetail, Row
 from .base import Context, Panel
 
@@ -74,16 +73,23 @@ class OutboxPanel(Panel):
             enabled=lambda rows: writable and bool(rows) and all(r.status in ("rejected", "pending") for r in rows),
             tooltip="Drop the selected intents (and later edits of the same entity); the entity returns to the server's value",
         )
-        supported = writable and push_pause_supported(self.client.sync)
+        can_pause = writable and self.client.sync.enabled
         self.pause_button = self.md.add_action(
             "‖ Pause pushing",
             lambda _rows: self.toggle_pause(),
-            enabled=lambda _rows: supported,
-            tooltip="Stop sending intents (they keep queueing locally)" if supported else "This sync engine cannot pause pushing",
+            enabled=lambda _rows: can_pause,
+            tooltip="Stop sending intents (they keep queueing locally; pulls go on)"
+            if can_pause
+            else "Read-only view" if not writable else "No server configured: nothing is pushed",
             checkable=True,
         )
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("QLabel { background: #fffaf0; border: 1px solid #b7791f; border-radius: 4px; padding: 4px 6px; }")
+        self.banner.hide()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.banner)
         lay.addWidget(self.md)
         self._counts: dict[str, int] = {}
 
@@ -98,9 +104,20 @@ class OutboxPanel(Panel):
         intents.sort(key=lambda i: i.seq)
         now = int(time.time() * 1000)
         self.md.set_rows([intent_row(i, now) for i in intents], counts=counts)
-        paused = push_paused(self.client.sync)
+        self._show_paused()
+
+    def _show_paused(self) -> None:
+        sync = self.client.sync
+        paused = sync.push_paused
         self.pause_button.setChecked(paused)
         self.pause_button.setText("▶ Resume pushing" if paused else "‖ Pause pushing")
+        waiting = self._counts.get("pending", 0)
+        if paused:
+            self.banner.setText(f"‖ <b>Pushing is paused</b>: {waiting:,} intent{'s' if waiting != 1 else ''} wait here; pulls go on. "
+                                "“Sync now” in the Sync panel still sends once.")
+        elif sync.offline:
+            self.banner.setText("✈ <b>Working offline</b>: nothing is sent or pulled until you go online (Sync panel).")
+        self.banner.setVisible(paused or sync.offline)
 
     def retry(self, rows: list[Row]) -> None:
         for r in rows:
@@ -117,8 +134,15 @@ class OutboxPanel(Panel):
         self.do_refresh()
 
     def toggle_pause(self) -> None:
-        paused = not push_paused(self.client.sync)
-        self.ctx.run_sync(set_push_paused, "pause pushing" if paused else "resume pushing", self.client.sync, paused)
+        """Pause pushing (``client.sync.pause_push()``) or resume it (``resume_push()``)."""
+        self.set_push_paused(not self.client.sync.push_paused)
+
+    def set_push_paused(self, paused: bool) -> None:
+        sync = self.client.sync
+        if paused:
+            self.ctx.run_sync(sync.pause_push, "pause pushing")
+        else:
+            self.ctx.run_sync(sync.resume_push, "resume pushing")
         self.do_refresh()
 
     def badge(self) -> str:
@@ -128,4 +152,6 @@ class OutboxPanel(Panel):
         parts = [f"✕ {bad}"] if bad else []
         if waiting:
             parts.append(f"{waiting:,} queued")
-        return ", ".join(parts)
+        if self.client.is_open and self.client.sync.push_paused:
+            parts.append("‖ paused")
+        return " · ".join(parts)

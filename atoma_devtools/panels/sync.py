@@ -1,9 +1,13 @@
-"""Sync: state, cursor, lag, last push/pull, a live log of sync events; Sync now, Work offline."""
+"""Sync: state, cursor, lag, last push/pull, a live log of sync events; Sync now, Work offline.
+
+"Sync now" pushes the outbox then pulls (``client.sync.push()`` + ``pull()``; an explicit push
+sends even while pushing is paused). "Work offline" is ``await client.sync.set_offline(True)``:
+no network at all, writes keep queueing durably, the sync lock stays held.
+"""
 
 from __future__ import annotations
 
 import html
-import itertools
 import time
 from collections import deque
 from typing import Any
@@ -12,7 +16,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from .._format import fmt_age, status_style
-from .._sync_control import is_offline, set_offline
 from ..master_detail import MasterDetail
 from .base import Context, Panel
 from .events import event_row, event_type
@@ -47,7 +50,7 @@ class SyncPanel(Panel):
         super().__init__(ctx, parent)
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
-        for key in ("State", "Server", "Stream", "Cursor", "Lag", "Last push", "Last pull", "Last sync", "Outbox", "Last error"):
+        for key in ("State", "Server", "Stream", "Pushing", "Cursor", "Lag", "Last push", "Last pull", "Last sync", "Outbox", "Last error"):
             label = QLabel("—")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(True)
@@ -61,7 +64,7 @@ class SyncPanel(Panel):
         self.offline_button = QPushButton("✈ Work offline")
         self.offline_button.setCheckable(True)
         self.offline_button.setEnabled(can)
-        self.offline_button.setToolTip("Stop talking to the server; writes keep queueing in the outbox")
+        self.offline_button.setToolTip("Stop talking to the server (client.sync.set_offline); writes keep queueing in the outbox")
         self.offline_button.clicked.connect(lambda checked: self.work_offline(checked))
         buttons = QHBoxLayout()
         buttons.addWidget(self.sync_now_button)
@@ -71,7 +74,7 @@ class SyncPanel(Panel):
         box.setLayout(form)
 
         self.log: deque[tuple[int, Any]] = deque(maxlen=LOG_MAXLEN)
-        self._counter = itertools.count(1)
+        self._next = 1
         self._last_push_ms: int | None = None
         self._last_pull_ms: int | None = None
         self._notified_cursor: int | None = None
@@ -84,20 +87,22 @@ class SyncPanel(Panel):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.splitter)
-        self._unsubscribe = self.client.events.subscribe(self._record, SYNC_EVENT_TYPES)
         self._state = "offline"
 
-    def _record(self, event: Any) -> None:
-        kind = event_type(event)
-        at = getattr(event, "at_ms", 0) or int(time.time() * 1000)
-        if kind == "push.acked" or kind == "push.rejected":
-            self._last_push_ms = at
-        elif kind == "pull.applied":
-            self._last_pull_ms = at
-        elif kind == "subscribe.notified":
-            self._notified_cursor = getattr(event, "cursor", None)
-        if kind != "sync.status":  # the status block shows it; the log would repeat it for every write
-            self.log.append((next(self._counter), event))
+    def on_events(self, events: list[Any], lost: int = 0) -> None:
+        for event in events:
+            kind = event_type(event)
+            if kind == "sync.status" or kind == "outbox.enqueued":
+                continue  # the status block shows them; the log would repeat them for every write
+            at = getattr(event, "at_ms", 0) or int(time.time() * 1000)
+            if kind == "push.acked" or kind == "push.rejected":
+                self._last_push_ms = at
+            elif kind == "pull.applied":
+                self._last_pull_ms = at
+            elif kind == "subscribe.notified":
+                self._notified_cursor = getattr(event, "cursor", None)
+            self.log.append((self._next, event))
+            self._next += 1
 
     def _clear(self) -> None:
         self.log.clear()
@@ -120,6 +125,10 @@ class SyncPanel(Panel):
         f["State"].setText(f"<span style='color:{colour}'><b>{glyph} {state}</b></span>{html.escape(state_note)}")
         f["Server"].setText(html.escape(str(self.client.server or "—")))
         f["Stream"].setText("● connected" if st.stream else "○ not connected")
+        if sync.push_paused:
+            f["Pushing"].setText("<span style='color:#b7791f'><b>‖ paused</b></span> (Outbox panel: resume)")
+        else:
+            f["Pushing"].setText("▶ on" if sync.running else "○ not running")
         f["Cursor"].setText(f"{st.cursor:,}")
         if self._notified_cursor is not None and self._notified_cursor > st.cursor:
             lag = f"{self._notified_cursor - st.cursor:,} changes behind the last notification"
@@ -136,34 +145,41 @@ class SyncPanel(Panel):
         f["Last error"].setText(
             "—" if not err else f"<span style='color:#c53030'>✕ {html.escape(str(err.get('code')))}: {html.escape(str(err.get('message')))}</span>"
         )
-        offline = sync.enabled and is_offline(sync)
+        offline = sync.enabled and sync.offline
         self.offline_button.setChecked(offline)
         self.offline_button.setText("✈ Working offline — go online" if offline else "✈ Work offline")
         self.sync_now_button.setEnabled(sync.enabled and not self.ctx.readonly and not offline)
         self.md.set_rows([event_row(n, ev) for n, ev in self.log])
 
     def sync_now(self) -> Any:
+        """Push the outbox, then pull the change feed (a task on the app's loop)."""
         sync = self.client.sync
 
         async def run() -> None:
-            await sync.push()
-            await sync.pull()
-            self.dirty = True
+            self.sync_now_button.setEnabled(False)
+            try:
+                pushed = await sync.push()
+                pulled = await sync.pull()
+            finally:
+                self.sync_now_button.setEnabled(not sync.offline)
+            self.do_refresh()
+            self.ctx.report(f"sync now: {pushed.acked} pushed, {pushed.conflicted} conflicted, {pushed.rejected} rejected; {pulled} pulled")
 
-        return self.ctx.spawn(run(), "sync now")
+        return self.ctx.spawn(run(), "sync now", quiet=True)
 
     def work_offline(self, offline: bool) -> Any:
+        """``await client.sync.set_offline(offline)`` (a task on the app's loop)."""
+
         async def run() -> None:
-            await set_offline(self.client.sync, offline)
-            self.do_refresh()
+            try:
+                await self.client.sync.set_offline(offline)
+            finally:
+                self.do_refresh()
 
         return self.ctx.spawn(run(), "work offline" if offline else "go online")
 
     def badge(self) -> str:
         return self._state
-
-    def close_panel(self) -> None:
-        self._unsubscribe()
 
     def save_state(self) -> dict[str, Any]:
         return {**super().save_state(), "splitter": bytes(self.splitter.saveState().data()).hex()}

@@ -80,3 +80,9 @@ def _delete_widgets(qapp):  # type: ignore[no-untyped-def]
         w.close()
         w.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    # Collect reference cycles holding Qt objects now, on the GUI thread: left to chance, the
+    # collector may run on a server thread and destroy widgets there.
+    import gc
+
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

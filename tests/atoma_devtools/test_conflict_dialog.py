@@ -37,7 +37,7 @@ class Inbox:
         await asyncio.sleep(0)
         return self.conflict
 
-    async def resolve(self, cid: int, resolution: Any, by: str = "user") -> Conflict:
+    def resolve(self, cid: int, resolution: Any, *, by: str = "code") -> Conflict:
         self.resolved.append((cid, resolution, by))
         tag = type(resolution).__struct_config__.tag
         self.conflict = msgspec.structs.replace(self.conflict, state="resolved", resolution=tag, resolved_by=by, resolved_at_ms=1)

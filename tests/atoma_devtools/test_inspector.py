@@ -151,9 +151,10 @@ def test_events_timeline_pause_filter_export(inspector: Inspector, client: atoma
     assert isinstance(p, EventsPanel)
     tasks = client.store("tasks")
     t = tasks.add({"title": "watch me"})
-    assert not client.events.wants("history.changed")  # costly for the app: off by default
-    p.set_record_history(True)
     tasks.update(t.id, {"done": True})
+    assert len(p.buffer) == 0  # nothing happens inside the write path but a queue append...
+    p.do_refresh()  # ...the inspector hands the batch over on its timer (or when a panel is shown)
+    inspector.drain()
     p.do_refresh()
     types = [r.data["type"] for r in p.md.rows()]
     assert "store.changed" in types and "outbox.enqueued" in types and "history.changed" in types
@@ -163,20 +164,34 @@ def test_events_timeline_pause_filter_export(inspector: Inspector, client: atoma
     n = p.export(str(out))
     exported = msgspec.json.decode(out.read_bytes())
     assert n == len(exported) == 2 and all(e["type"] == "store.changed" for e in exported)
+    # Paused: nothing recorded, and the inspector asks only for what the other panels need.
+    from atoma_devtools.inspector import known_event_types
+
+    assert inspector.subscribed_types == known_event_types()
     p.set_paused(True)
+    others = frozenset().union(*(q.event_types for q in inspector.panels if q is not p))
+    assert inspector.subscribed_types == others
     before = len(p.buffer)
     tasks.update(t.id, {"done": False})
+    inspector.drain()
     assert len(p.buffer) == before
     p.set_paused(False)
+    assert inspector.subscribed_types == known_event_types()
     p.clear()
     assert p.md.model.rowCount() == 0
     # bounded: never more than maxlen events kept
     tasks.add_many([{"title": f"bulk {i}"} for i in range(10)])
     for i in range(1100):
         tasks.update(t.id, {"priority": i})
+    inspector.drain()
     assert len(p.buffer) == p.maxlen
     p.do_refresh()
     assert p.md.model.rowCount() == p.maxlen
+    # rows format their text lazily: only what is painted or searched
+    from atoma_devtools.panels.events import EventRow
+
+    built = sum(1 for r in p.md.rows() if isinstance(r, EventRow) and r._built)
+    assert built < 200, built
 
 
 def test_live_refresh_is_coalesced_and_bounded(inspector: Inspector, client: atoma.Client, qtbot) -> None:  # type: ignore[no-untyped-def]
