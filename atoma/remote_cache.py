@@ -60,7 +60,8 @@ class CacheMiss(Event, tag="cache.miss", frozen=True):
 
 
 class CacheEvicted(Event, tag="cache.evicted", frozen=True):
-    """An entry left the cache: ``reason`` is ``lru`` (over the cap), ``expired`` or ``cleared``."""
+    """An entry left the cache: ``reason`` is ``lru`` (over the cap), ``expired``, ``removed``
+    or ``cleared``."""
 
     resource: str
     params: str
@@ -119,6 +120,7 @@ class RemoteCache:
         self.clock = clock
         self._entries: OrderedDict[CacheKey, CacheEntry] = OrderedDict()
         self._flights: dict[CacheKey, _Flight] = {}
+        self._observers: dict[CacheKey, int] = {}
         self._hits = self._misses = self._joined = self._evictions = self._expired = 0
 
     # -- reading ----------------------------------------------------------------------------
@@ -145,6 +147,28 @@ class RemoteCache:
 
     def in_flight(self, key: CacheKey) -> bool:
         return key in self._flights
+
+    def observers(self, key: CacheKey) -> int:
+        """How many live objects (``LiveQuery``, ``LiveOne``) currently show this query."""
+        return self._observers.get(key, 0)
+
+    def observe(self, key: CacheKey) -> Callable[[], None]:
+        """Count an observer of ``key`` until the returned function is called (once)."""
+        self._observers[key] = self._observers.get(key, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            left = self._observers.get(key, 0) - 1
+            if left > 0:
+                self._observers[key] = left
+            else:
+                self._observers.pop(key, None)
+
+        return release
 
     def stats(self) -> CacheStats:
         self._sweep()
@@ -215,6 +239,13 @@ class RemoteCache:
             old, _ = self._entries.popitem(last=False)
             self._evictions += 1
             self._evicted(old, "lru")
+
+    def remove(self, key: CacheKey) -> bool:
+        """Drop one entry (the next load asks the server); False if it was not cached."""
+        if self._entries.pop(key, None) is None:
+            return False
+        self._evicted(key, "removed")
+        return True
 
     def invalidate(self, resource: str | None = None) -> int:
         """Drop the entries of ``resource`` (or all); returns how many were dropped."""

@@ -146,6 +146,12 @@ class LiveOne(QObject):
     def _start(self, refresh: bool) -> "asyncio.Task[Any] | None":
         if running_loop() is None:
             return None
+        if not getattr(self, "_observing", False):
+            from ..remote import key_for
+
+            # Counted as an observer of its fetch (the inspector's cache panel shows it).
+            self._life.add(self._client.remote_cache.observe(key_for(self._store, where={"id": self._id}, limit=1)))
+            self._observing = True
         self._set_busy(True)
         task = asyncio.ensure_future(_fetch(weakref.ref(self), self._store, self._id, not refresh))
         self._life.task(task)

@@ -578,7 +578,9 @@ class LiveQuery(QAbstractListModel):
                 self._refresh_task.cancel()
             from ..remote import key_for
 
-            self._quiet = cache and self._client.remote_cache.peek(key_for(self._store, transient=self._transient, **kwargs)) is not None
+            key = key_for(self._store, transient=self._transient, **kwargs)
+            self._observe(key)
+            self._quiet = cache and self._client.remote_cache.peek(key) is not None
         coro = _remote(weakref.ref(self), self._generation, self._store, kwargs, self._transient, cache, more)
         task = self._life.task(asyncio.ensure_future(coro))
         if more:
@@ -587,6 +589,17 @@ class LiveQuery(QAbstractListModel):
             self._refresh_task = task
         self._update_flags()
         return task
+
+    def _observe(self, key: Any) -> None:
+        """Count this model as an observer of its remote query (shown by the inspector)."""
+        current = getattr(self, "_observing", None)
+        if current is not None and current[0] == key:
+            return
+        if current is not None:
+            current[1]()
+        release = self._client.remote_cache.observe(key)
+        self._observing = (key, release)
+        self._life.add(release)
 
     def _remote_done(self, generation: int, page: "Page[Any] | None", exc: BaseException | None, more: bool) -> None:
         if generation != self._generation:

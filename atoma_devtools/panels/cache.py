@@ -12,10 +12,9 @@ The cache (:class:`atoma.remote_cache.RemoteCache`) keeps the answers of remote 
 * **stale** -- an answer that expired (``cache.evicted`` with reason ``expired``): the next
   read of that query goes to the server.
 
-The cache does not track observers (which ``LiveQuery`` / ``LiveOne`` use an entry), so
-there is no observers column. It has no per-entry removal either: "Invalidate" drops every
-entry of the selected rows' resources (``invalidate(resource)``), "Clear" drops all of them
-and resets the counters.
+"observers" counts the live objects (``LiveQuery`` / ``LiveOne``) showing a query.
+"Remove" drops the selected answers, "Invalidate" every answer of the selected rows'
+resources, "Clear" all of them (and resets the counters).
 """
 
 from __future__ import annotations
@@ -75,11 +74,15 @@ class CachePanel(Panel):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.md = MasterDetail(
-            ["resource", "query", "mode", "status", "rows", "age", "expires in"],
+            ["resource", "query", "mode", "status", "observers", "rows", "age", "expires in"],
             status_column=3,
             statuses=("fetching", "stale", "fresh"),
         )
         has = self.cache is not None and not ctx.readonly
+        self.remove_button = self.md.add_action(
+            "Remove", self.remove, enabled=lambda rows: has and bool(rows),
+            tooltip="Drop the selected cached answers (the next read of those queries asks the server)",
+        )
         self.invalidate_button = self.md.add_action(
             "Invalidate", self.invalidate, enabled=lambda rows: has and bool(rows),
             tooltip="Drop the cached answers of the selected rows' resources (the next read asks the server)",
@@ -167,7 +170,7 @@ class CachePanel(Panel):
             data["answer"] = msgspec.to_builtins(value)
         return Row(
             key,
-            [key.resource, params, key.mode, status, n, age_text, None if left is None else _secs(max(left, 0))],
+            [key.resource, params, key.mode, status, self.cache.observers(key), n, age_text, None if left is None else _secs(max(left, 0))],
             data,
             status=status,
             meta={
@@ -184,6 +187,12 @@ class CachePanel(Panel):
 
     def _resources(self, rows: list[Row]) -> list[str]:
         return list(dict.fromkeys(r.key.resource for r in rows))
+
+    def remove(self, rows: list[Row]) -> None:
+        """Drop the selected cached answers."""
+        n = sum(self.cache.remove(r.key) for r in rows)
+        self.ctx.report(f"removed {n} cached answer{'s' if n != 1 else ''}")
+        self.do_refresh()
 
     def invalidate(self, rows: list[Row]) -> None:
         """Drop the cached answers of the selected rows' resources."""

@@ -154,3 +154,20 @@ def test_each_client_owns_its_cache(tmp_path: object) -> None:
     assert a.remote_cache is not b.remote_cache
     assert (a.remote_cache.stale_time, a.remote_cache.max_entries) == (5, 7)
     assert (b.remote_cache.stale_time, b.remote_cache.max_entries) == (60, 200)
+
+
+def test_remove_one_entry_and_count_observers() -> None:
+    clock = [0.0]
+    cache = RemoteCache(stale_time=60, max_entries=10, clock=lambda: clock[0])
+    a, b = CacheKey("tasks", '{"limit":1}', "hydrate"), CacheKey("tasks", "{}", "hydrate")
+    cache.put(a, 1)
+    cache.put(b, 2)
+    assert cache.remove(a) is True and cache.remove(a) is False
+    assert cache.peek(a) is None and cache.peek(b) is not None
+    release1, release2 = cache.observe(b), cache.observe(b)
+    assert cache.observers(b) == 2
+    release1()
+    release1()  # releasing twice counts once
+    assert cache.observers(b) == 1
+    release2()
+    assert cache.observers(b) == 0

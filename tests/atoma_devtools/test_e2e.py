@@ -319,7 +319,8 @@ def test_cache_panel_statuses_invalidate_and_clear(tmp_path: Path, server: Gated
             assert isinstance(p, CachePanel)
             rows = {(r.cells[0], r.cells[1]): r for r in p.md.rows()}
             assert len(rows) == 3 and {r.status for r in rows.values()} == {"fresh"}
-            assert rows[("tasks", 'where={"done":false} · order by id asc')].cells[4] == 4
+            done_false = rows[("tasks", 'where={"done":false} · order by id asc')]
+            assert done_false.cells[5] == 4 and done_false.cells[4] == 0  # 4 rows, nobody observing
             assert "Hit rate:</b> 25%" in p.summary.text()
             # fetching: a query held in flight by the server
             server.gate.hold.set()
@@ -350,6 +351,10 @@ def test_cache_panel_statuses_invalidate_and_clear(tmp_path: Path, server: Gated
             win.drain()
             p.do_refresh()
             assert {r.status for r in p.md.rows()} == {"fresh", "stale"}
+            # remove: just the selected answer
+            p.md.select_key(next(r.key for r in p.md.rows() if r.status == "fresh"))
+            p.remove_button.click()
+            assert "removed 1 cached answer" in win.statusBar().currentMessage() and len(a.remote_cache) == 0
             p.clear_button.click()
             assert p.md.rows() == [] and len(a.remote_cache) == 0 and "Hit rate:</b> —" in p.summary.text()
             win.shutdown()

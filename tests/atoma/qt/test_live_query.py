@@ -250,3 +250,18 @@ def test_table_columns_and_screenshots(client: atoma.Client, qtbot: Any, qtmodel
         qtbot.waitExposed(w)
         assert w.grab().save(str(Path("/tmp") / name))
     assert tv.horizontalHeader().count() == 4
+
+
+def test_models_are_counted_as_observers_of_their_remote_query(remote_clients: Any, arun: Any, qtbot: Any) -> None:
+    from atoma.remote import key_for
+
+    a = remote_clients("a.db")
+    key = key_for(a.store("tasks"), where={"done": False}, order_by=None, limit=None)
+    model = LiveQuery(a, "tasks", where={"done": False})
+    qtbot.waitUntil(lambda: a.remote_cache.observers(key) == 1, timeout=5000)
+    second = LiveQuery(a, "tasks", where={"done": False})
+    qtbot.waitUntil(lambda: a.remote_cache.observers(key) == 2, timeout=5000)
+    second.deleteLater()
+    qtbot.waitUntil(lambda: a.remote_cache.observers(key) == 1, timeout=5000)
+    model.set_query(where={"done": True})
+    qtbot.waitUntil(lambda: a.remote_cache.observers(key) == 0, timeout=5000)
