@@ -208,14 +208,17 @@ class History:
 
     # -- reading -------------------------------------------------------------------------
 
-    def steps(self, scope: str | None = None) -> list[HistoryStep]:
-        """Steps oldest first (of one scope, or all), done and undone."""
+    def steps(self, scope: str | None = None, *, newest: int | None = None) -> list[HistoryStep]:
+        """Steps oldest first (of one scope, or all), done and undone; ``newest`` keeps only
+        that many of the most recent ones."""
         conn = self._client._connection()
-        if scope is None:
-            rows = conn.execute(f"SELECT {_STEP_COLS} FROM atoma_history ORDER BY id")
-        else:
-            rows = conn.execute(f"SELECT {_STEP_COLS} FROM atoma_history WHERE scope = ? ORDER BY id", (scope,))
-        return [_step(r) for r in rows]
+        where, params = ("", []) if scope is None else (" WHERE scope = ?", [scope])
+        limit = ""
+        if newest is not None:
+            limit = " LIMIT ?"
+            params.append(int(newest))
+        rows = conn.execute(f"SELECT {_STEP_COLS} FROM atoma_history{where} ORDER BY id DESC{limit}", params)
+        return [_step(r) for r in reversed(list(rows))]
 
     def scopes(self) -> list[str]:
         return [s for (s,) in self._client._connection().execute("SELECT DISTINCT scope FROM atoma_history ORDER BY scope")]

@@ -27,7 +27,7 @@ __all__ = ["HistoryPanel"]
 _dec = msgspec.json.Decoder()
 _MAX_CHANGES = 50
 MAX_STEPS_SHOWN = 500  # the newest steps; the counts say how many there are
-_STEPS_WITH_CHANGES = 100  # changes are read for the newest steps only (one query)
+_STEPS_WITH_CHANGES = 25  # changes are read for the newest steps only (one query)
 ALL_SCOPES = "(all scopes)"
 
 
@@ -96,7 +96,7 @@ class HistoryPanel(Panel):
             self.scope.setCurrentText(current if current in scopes else ALL_SCOPES)
             self.scope.blockSignals(False)
         chosen = self.scope.currentText()
-        steps = h.steps(None if chosen == ALL_SCOPES else chosen)[-MAX_STEPS_SHOWN:]
+        steps = h.steps(None if chosen == ALL_SCOPES else chosen, newest=MAX_STEPS_SHOWN)
         changes = self._changes([s.id for s in steps[-_STEPS_WITH_CHANGES:]])
         self.md.set_rows([self._row(s, changes.get(s.id, [])) for s in steps])
         scope = self.target_scope()

@@ -17,7 +17,7 @@ from .base import Context, Panel
 __all__ = ["OutboxPanel"]
 
 # Enough to see what matters; an outbox of 100,000 intents is summarised by the chip counts.
-PER_STATE_LIMIT = 500
+PER_STATE_LIMIT = 200
 
 
 def intent_row(it: Intent, now_ms: int) -> Row:
