@@ -100,7 +100,7 @@ class Inspector(QMainWindow):
         cache: Any = None,
         readonly: bool = False,
         settings: QSettings | None = None,
-        refresh_ms: int = 200,
+        refresh_ms: int = 500,
         panels: Sequence[type[Panel]] = ALL_PANELS,
         parent: QWidget | None = None,
     ) -> None:
