@@ -1,8 +1,8 @@
 """What an open Inspector costs the app it inspects (offscreen, bounded, about 2 minutes).
 
 1. The app writes 1,000 entities per second (10 every 10 ms from a QTimer, one durable
-   transaction each) with no inspector, then with one open on each of several panels
-   (each paired with a neighbouring run without inspector; median of the pair ratios). Prints the time per write, events/s, how many coalesced
+   transaction each) on one client and file, in blocks alternating between no inspector and
+   an inspector open on one panel (ABBA, so the drift of a growing file cancels out). Prints the time per write, events/s, how many coalesced
    refreshes ran and their share of wall time, and the throughput the app could sustain
    (writes + the inspector's refreshes) -- with the drop against no inspector. Target < 10 %.
 2. Stress: the app writes as fast as it can, letting the event loop run every 20 writes.
@@ -127,6 +127,58 @@ def paced(app: QApplication, tmp: str, panel: str | None, seconds: float, tag: s
     return out
 
 
+def alternating(app: QApplication, tmp: str, panel: str, blocks: int, block_s: float) -> dict[str, float]:
+    """1,000 entities/s on ONE client and file, in blocks that alternate between no inspector
+    and an inspector open on ``panel`` (ABBA order). Durable write times drift as the file
+    and its WAL grow; alternating on the same file cancels that drift, which comparing
+    separate runs on separate files cannot. Returns capacity with and without, and the
+    inspector's refresh share."""
+    client = _client(tmp, f"alt-{panel}")
+    tasks = client.store("tasks")
+    acc = {m: {"n": 0, "write_s": 0.0, "wall": 0.0, "refresh_s": 0.0, "refreshes": 0} for m in ("base", "insp")}
+    count = [0]
+    for i in range(blocks):
+        for mode in (("base", "insp") if i % 2 == 0 else ("insp", "base")):
+            win = _inspector(app, client, tmp, panel) if mode == "insp" else None
+            r0, s0 = (win.refreshes, win.refresh_seconds) if win else (0, 0.0)
+            a = acc[mode]
+
+            def tick(a: dict[str, float] = a) -> None:
+                t = time.perf_counter()
+                for _ in range(10):
+                    tasks.add({"title": f"alt {count[0]}"})
+                    count[0] += 1
+                    a["n"] += 1
+                a["write_s"] += time.perf_counter() - t
+
+            timer = QTimer()
+            timer.setInterval(10)
+            timer.timeout.connect(tick)
+            t0 = time.perf_counter()
+            timer.start()
+            while time.perf_counter() - t0 < block_s:
+                app.processEvents()
+                time.sleep(0.0005)
+            timer.stop()
+            a["wall"] += time.perf_counter() - t0
+            if win is not None:
+                a["refresh_s"] += win.refresh_seconds - s0
+                a["refreshes"] += win.refreshes - r0
+                win.shutdown()
+                win.close()
+                win.deleteLater()
+            app.processEvents()
+    client.close_sync()
+    out = {}
+    for m, a in acc.items():
+        out[f"{m}_capacity"] = a["n"] / (a["write_s"] + a["refresh_s"])
+        out[f"{m}_write_us"] = 1e6 * a["write_s"] / max(a["n"], 1)
+    insp = acc["insp"]
+    out["refresh_share"] = insp["refresh_s"] / insp["wall"]
+    out["refreshes_per_s"] = insp["refreshes"] / insp["wall"]
+    return out
+
+
 def main() -> int:
     quick = "--quick" in sys.argv
     seconds = 1.5 if quick else 2.0
@@ -136,42 +188,20 @@ def main() -> int:
     worst = 0.0
     with tempfile.TemporaryDirectory(prefix="atoma-inspector-bench-") as tmp:
         throughput(app, tmp, None, 0.5, "warmup")
+        blocks = 4 if quick else 10
         print(
-            f"1. The app writes 1,000 entities/s (one per transaction), {seconds:g} s runs; each panel run is paired "
-            f"with a run without inspector just before it, median of {rounds} pairs:"
-        )
-        # Durable write times drift by +-10 % between runs on a small machine, so each
-        # inspector run is compared with its own neighbouring baseline, not a global one.
-        base_runs: list[dict[str, float]] = []
-        runs: dict[str, list[dict[str, float]]] = {p: [] for p in PANELS}
-        ratios: dict[str, list[float]] = {p: [] for p in PANELS}
-        for r in range(rounds):
-            for p in PANELS:
-                b = paced(app, tmp, None, seconds, f"base-{p}-{r}")
-                x = paced(app, tmp, p, seconds, f"{p}-{r}")
-                base_runs.append(b)
-                runs[p].append(x)
-                ratios[p].append(x["capacity"] / b["capacity"])
-        cap0 = statistics.median(b["capacity"] for b in base_runs)
-        w0 = statistics.median(b["write_us"] for b in base_runs)
-        print(
-            f"  no inspector    : {statistics.median(b['rate'] for b in base_runs):6.0f} entities/s written, "
-            f"{w0:6.1f} us per write, sustainable {cap0:6.0f} entities/s"
+            f"1. The app writes 1,000 entities/s (one per transaction) on one client and file, in {blocks} pairs of "
+            f"0.5 s blocks alternating without / with the inspector open (ABBA):"
         )
         for p in PANELS:
-            rs = runs[p]
-            ratio = statistics.median(ratios[p])
+            r = alternating(app, tmp, p, blocks, 0.5)
+            ratio = r["insp_capacity"] / r["base_capacity"]
             drop = 1 - ratio
             worst = max(worst, drop)
-            refreshes = statistics.median(x["refreshes"] / x["wall"] for x in rs)
-            share = statistics.median(x["refresh_s"] / x["wall"] for x in rs)
-            mean_ms = statistics.median(1000 * x["refresh_s"] / max(x["refreshes"], 1) for x in rs)
-            events = statistics.median(x["events"] / x["wall"] for x in rs)
             print(
-                f"  inspector {p:<7}: {statistics.median(x['rate'] for x in rs):6.0f} entities/s written, "
-                f"{statistics.median(x['write_us'] for x in rs):6.1f} us per write, {events:5.0f} events/s -> "
-                f"{refreshes:4.1f} refreshes/s (mean {mean_ms:4.1f} ms, {share:4.1%} of wall); "
-                f"paired ratio {ratio:.3f} (runs {', '.join(f'{q:.2f}' for q in ratios[p])}), drop {drop:5.1%}"
+                f"  inspector {p:<7}: {r['base_write_us']:6.1f} -> {r['insp_write_us']:6.1f} us per write; "
+                f"{r['refreshes_per_s']:4.1f} refreshes/s taking {r['refresh_share']:4.1%} of wall; "
+                f"sustainable {r['base_capacity']:6.0f} -> {r['insp_capacity']:6.0f} entities/s, ratio {ratio:.3f}, drop {drop:5.1%}"
             )
         print(f"2. Stress: the app writes as fast as it can, {seconds / 1.5:g} s runs (refresh budget: <= 2 % of the GUI thread):")
         base = statistics.median(throughput(app, tmp, None, seconds / 1.5, f"fb{r}") for r in range(rounds))
