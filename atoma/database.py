@@ -188,6 +188,9 @@ def open_database(path: str, *, durability: Durability = "normal", readonly: boo
             conn.pragma("journal_mode", "wal")
         conn.pragma("synchronous", "FULL" if durability == "full" else "NORMAL")
         conn.pragma("foreign_keys", True)
+        # 16 MiB of page cache (default 2 MiB): reads by views and the inspector then do not
+        # push the index pages the next write needs out of the cache.
+        conn.pragma("cache_size", -16384)
     except apsw.Error as exc:
         raise AtomaError(f"cannot open database {path!r}: {exc}", code="DATABASE") from exc
     conn.create_scalar_function(FOLD_FUNCTION, fold_sql_function, 1, deterministic=True)
