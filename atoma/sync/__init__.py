@@ -14,7 +14,8 @@ Intents on the wire (one write op per resource and action in a request):
 
 Every item carries the intent's idempotency key, the same on every retry. Intent states:
 ``pending -> in_flight -> acked`` (acked intents are kept, newest ``keep_acked`` of them, then
-deleted), ``conflicted`` (server-wins applied and recorded) or ``rejected`` (kept until
+deleted), ``conflicted`` (in the conflict inbox: it holds the entity while the conflict is open, and
+stays as a record once resolved) or ``rejected`` (kept until
 ``client.outbox.retry(seq)`` or ``client.outbox.discard(seq)``).
 """
 
@@ -22,15 +23,16 @@ from .backoff import Backoff, backoff_delay
 from .batching import Group, build_request, group_batch, select_batch, to_write_item
 from .engine import SyncEngine, SyncOptions
 from .lock import SyncLock
-from .push import ConflictHandler, PushRound, ServerWins
+from .conflict_inbox import ConflictInbox
+from .push import ConflictHandler, PushRound
 from .state import SyncState, SyncStatus, transition
 
 __all__ = [
     "Backoff",
     "ConflictHandler",
+    "ConflictInbox",
     "Group",
     "PushRound",
-    "ServerWins",
     "SyncEngine",
     "SyncLock",
     "SyncOptions",

@@ -4,7 +4,7 @@ One round (:meth:`Pusher.push_once`) selects a batch (:mod:`.batching`), marks i
 sends it, and settles each item in a single SQLite transaction:
 
 * ok -> ``acked``; the row takes the new version; later intents of the entity are rebased;
-* ``CONFLICT`` -> the :class:`ConflictHandler` (server-wins here);
+* ``CONFLICT`` -> the :class:`ConflictHandler` (the conflict inbox and its strategies);
 * a retryable error -> back to ``pending`` (the lane backs off);
 * any other error -> ``rejected``, kept with the server's error (``client.outbox.retry`` /
   ``discard``); later intents of that entity wait.
@@ -24,15 +24,15 @@ import apsw
 
 from .. import protocol as p
 from ..errors import SyncError
-from ..events import Event, PushAcked, PushRejected, PushStarted, StoreChanged, SyncConflict, SyncRebase
+from ..events import Event, PushAcked, PushRejected, PushStarted, StoreChanged, SyncRebase
 from ..outbox import Intent
 from .batching import DEFAULT_BATCH_SIZE, build_request, group_batch, select_batch
-from .rebase import after_ack, after_conflict
+from .rebase import after_ack
 from .rows import apply_rebase, iter_unsettled, read_row, set_state, unsettled, write_row
 from .transport import Transport, error_dict, is_retryable
 
 
-__all__ = ["Pusher", "PushRound", "ConflictHandler", "ServerWins"]
+__all__ = ["Pusher", "PushRound", "ConflictHandler"]
 
 
 class PushRound:
@@ -56,50 +56,14 @@ class ConflictHandler:
     """The seam for conflict handling: called, inside the settling transaction, with the
     intent and its CONFLICT item result; returns the events to emit after the commit.
 
-    The conflicts issue replaces this with strategies and an inbox; this issue ships
-    :class:`ServerWins`.
+    The client's implementation is the conflict inbox
+    (:class:`atoma.sync.conflict_inbox.ConflictInbox`), which applies the strategies.
     """
 
     name = "abstract"
 
     def handle(self, conn: apsw.Connection, intent: Intent, result: p.WriteItemResult, now_ms: int) -> list[Event]:
         raise NotImplementedError
-
-
-class ServerWins(ConflictHandler):
-    """Server-wins: the row takes the server's current value, the intent is recorded as
-    ``conflicted`` (with the error), and the entity's later intents are rebased onto the
-    server's version and replayed on top of its value -- they are pushed next."""
-
-    name = "server-wins"
-
-    def handle(self, conn: apsw.Connection, intent: Intent, result: p.WriteItemResult, now_ms: int) -> list[Event]:
-        current = result.current
-        assert current is not None and result.error is not None  # decode_response guarantees it
-        set_state(conn, [intent.seq], "conflicted", now_ms, error=error_dict(result.error))
-        events: list[Event] = [
-            SyncConflict(
-                resource=intent.resource,
-                entity_id=intent.entity_id,
-                seq=intent.seq,
-                strategy=self.name,
-                local=intent.value,
-                server=current.value,
-                server_version=current.version,
-            )
-        ]
-        row = read_row(conn, intent.resource, intent.entity_id)
-        if row is None:
-            return events
-        remaining = unsettled(conn, intent.resource, intent.entity_id, after=intent.seq)
-        new_row, rebase = after_conflict(row, current.value, current.version, remaining)
-        write_row(conn, intent.resource, intent.entity_id, new_row)
-        if rebase is not None and remaining:
-            seqs = apply_rebase(conn, remaining, rebase, now_ms)
-            events.append(SyncRebase(resource=intent.resource, entity_id=intent.entity_id, seqs=tuple(seqs), base_version=rebase.base_version))
-        deleted = (intent.entity_id,) if new_row.deleted else ()
-        events.append(StoreChanged(resource=intent.resource, ids=(intent.entity_id,), origin="sync", deleted=deleted))
-        return events
 
 
 class Pusher:
@@ -113,7 +77,7 @@ class Pusher:
         now_ms: Callable[[], int],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        conflicts: ConflictHandler | None = None,
+        conflicts: ConflictHandler,
         device_id: str | None = None,
         keep_acked: int = 1000,
     ) -> None:
@@ -123,7 +87,7 @@ class Pusher:
         self._now = now_ms
         self.batch_size = batch_size
         self._limit = batch_size  # shrinks after LIMIT_EXCEEDED, or to 1 to isolate a bad item
-        self.conflicts = conflicts or ServerWins()
+        self.conflicts = conflicts
         self.device_id = device_id
         self.keep_acked = keep_acked
 

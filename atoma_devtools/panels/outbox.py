@@ -4,7 +4,6 @@ retry / discard of rejected intents; pause and resume pushing."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
