@@ -60,6 +60,27 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def qt_window_problem() -> str | None:
+    """Why Qt cannot open windows here, or None when it can.
+
+    Qt aborts the whole process when its platform plugin cannot load (on Linux/X11 it needs
+    system libraries such as ``libxcb-cursor0`` that pip cannot install), so a throw-away
+    child process tries first and the demo can say what is missing instead of dying.
+    """
+    import subprocess
+
+    probe = "from PySide6.QtGui import QGuiApplication; QGuiApplication([])"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the Qt probe failed: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+    hint = next((ln for ln in lines if "needed" in ln or "Could not" in ln), lines[-1] if lines else "unknown error")
+    return hint
+
+
 def reset(data: Path) -> None:
     """Remove the demo's databases (and their WAL, shared-memory and lock files)."""
     for name in DATABASES:
@@ -211,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     headless = args.headless
     if not headless and not has_display():
         print("No display found: running the scripted demo (--headless)")
+        headless = True
+    problem = None if headless else qt_window_problem()
+    if problem:
+        print(f"Qt cannot open windows on this display: {problem}")
+        if sys.platform == "linux":
+            print("  (Debian/Ubuntu: sudo apt install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0)")
+        print("Running the scripted demo (--headless) instead.")
         headless = True
     if headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before the QApplication exists
