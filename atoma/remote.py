@@ -29,7 +29,7 @@ from .errors import SyncError, ValidationError
 from .events import StoreChanged
 from .remote_cache import CacheKey
 from .sync.pull import apply_snapshot, snapshot_changes
-from .sync.transport import error_dict, is_retryable
+
 
 if TYPE_CHECKING:
     from .store import Page, Store
@@ -103,20 +103,13 @@ def key_for(
 async def _request(store: "Store[Any]", params: p.QueryParams) -> RemoteResult:
     transport = store._client.sync.transport  # NO_SERVER / ClientClosed when it cannot be used
     op = p.QueryOp(op_id="q", resource=store.name, params=params)
-    response = await transport.ops(p.OpsRequest(ops=[op]))
-    assert response.data is not None
-    result = response.data.results[0]
-    if not result.ok:
-        err = result.error
-        assert err is not None
+    try:
+        data = await transport.one(op)
+    except SyncError as exc:
         raise SyncError(
-            f"{store.name}: remote query failed: {err.code}: {err.message}",
-            code=err.code,
-            resource=store.name,
-            retryable=is_retryable(err),
-            details={"error": error_dict(err)},
-        )
-    data = result.data
+            f"{store.name}: remote query failed: {exc.message}",
+            code=exc.code, resource=store.name, retryable=exc.retryable, details=exc.details,
+        ) from None
     assert isinstance(data, p.QueryResultData)
     info = data.page_info
     return RemoteResult(data.items, info.cursor, info.has_next, info.total)

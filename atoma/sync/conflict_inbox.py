@@ -156,13 +156,9 @@ class ConflictInbox(ConflictHandler):
             raise NotFound(f"no conflict {conflict_id}", code="NOT_FOUND")
         transport = self._client.sync.transport
         op = p.QueryOp(op_id="check", resource=c.resource, params=p.QueryParams(where={"id": c.entity_id}, limit=1))
-        response = await transport.ops(p.OpsRequest(ops=[op]))
-        assert response.data is not None
-        result = response.data.results[0]
-        if not result.ok or not isinstance(result.data, p.QueryResultData):
-            err = result.error
-            raise ValidationError(f"cannot re-read {c.resource}/{c.entity_id}: {err.message if err else 'no data'}")
-        items = result.data.items
+        data = await transport.one(op)  # SyncError when the server cannot answer
+        assert isinstance(data, p.QueryResultData)
+        items = data.items
         server = items[0] if items else None
         conn = self._client._connection()
         with conn:

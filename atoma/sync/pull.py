@@ -26,7 +26,7 @@ from ..errors import SyncError
 from ..events import Event, PullApplied, StoreChanged, SyncResync
 from .rebase import Row, after_pull
 from .rows import get_cursor, read_row, set_cursor, write_row
-from .transport import Transport, error_dict
+from .transport import Transport
 
 __all__ = ["Puller", "CursorExpired", "apply_page", "apply_snapshot", "snapshot_changes"]
 
@@ -155,20 +155,14 @@ class Puller:
         while True:
             cursor = self.cursor
             op = p.PullOp(op_id="pull", cursor=cursor, limit=self.page_size, resources=self.resources)
-            response = await self._transport.ops(p.OpsRequest(meta=p.RequestMeta(device_id=self.device_id), ops=[op]))
-            assert response.data is not None
-            result = response.data.results[0]
-            if not result.ok:
-                err = result.error
-                assert err is not None
-                if err.code == p.CURSOR_EXPIRED:
-                    min_cursor = int((err.details or {}).get("minCursor", 0))
-                    raise CursorExpired(err.message, min_cursor=min_cursor, details={"error": error_dict(err)})
-                raise SyncError(
-                    f"{err.code}: {err.message}", code=err.code, retryable=err.kind in ("adapter", "internal") if err.retryable is None else err.retryable,
-                    details={"error": error_dict(err)},
-                )
-            data = result.data
+            try:
+                data = await self._transport.one(op, device_id=self.device_id)
+            except SyncError as exc:
+                if exc.code == p.CURSOR_EXPIRED:
+                    err = (exc.details or {}).get("error") or {}
+                    min_cursor = int((err.get("details") or {}).get("minCursor", 0))
+                    raise CursorExpired(exc.message, min_cursor=min_cursor, details=exc.details) from None
+                raise
             assert isinstance(data, p.PullResultData)
             if data.next_cursor < cursor:
                 raise SyncError(f"server moved the cursor backwards ({cursor} -> {data.next_cursor})", code="BAD_RESPONSE", retryable=True)
@@ -192,14 +186,7 @@ class Puller:
             while True:
                 params = p.QueryParams(limit=self.page_size, after=after)
                 op = p.QueryOp(op_id="snap", resource=res, params=params)
-                response = await self._transport.ops(p.OpsRequest(meta=p.RequestMeta(device_id=self.device_id), ops=[op]))
-                assert response.data is not None
-                result = response.data.results[0]
-                if not result.ok:
-                    err = result.error
-                    assert err is not None
-                    raise SyncError(f"{err.code}: {err.message}", code=err.code, retryable=err.kind in ("adapter", "internal"), details={"error": error_dict(err)})
-                data = result.data
+                data = await self._transport.one(op, device_id=self.device_id)
                 assert isinstance(data, p.QueryResultData)
                 changes = snapshot_changes(res, data.items)
                 seen[res].update(c.entity_id for c in changes)

@@ -169,6 +169,19 @@ class Transport:
             raise transport_error(f"HTTP {status} with an ok body", code="BAD_RESPONSE")
         return decoded
 
+    async def one(self, op: p.Op, *, device_id: str | None = None) -> p.ResultData:
+        """Send a request with the single op ``op`` and return its result data; an op-level
+        error raises :class:`SyncError` carrying the wire error (``retryable`` by the protocol's
+        rule), like a request-level one."""
+        response = await self.ops(p.OpsRequest(meta=p.RequestMeta(device_id=device_id), ops=[op]))
+        assert response.data is not None
+        result = response.data.results[0]
+        if not result.ok:
+            assert result.error is not None
+            raise _sync_error(result.error)
+        assert result.data is not None
+        return result.data
+
     @asynccontextmanager
     async def subscribe(self, resources: list[str], last_event_id: str | None) -> AsyncIterator[SSEStream]:
         """Open ``GET /sync/subscribe``; yields an :class:`SSEStream`, raises SyncError."""
