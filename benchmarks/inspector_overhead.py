@@ -79,54 +79,6 @@ def throughput(app: QApplication, tmp: str, panel: str | None, seconds: float, t
     return rate
 
 
-def paced(app: QApplication, tmp: str, panel: str | None, seconds: float, tag: str) -> dict[str, float]:
-    """1,000 entities/s (10 every 10 ms from a QTimer), with the inspector open on ``panel``
-    (or none). Returns the achieved rate, the time spent per write and in refreshes."""
-    client = _client(tmp, f"paced-{tag}")
-    win = _inspector(app, client, tmp, panel) if panel else None
-    tasks = client.store("tasks")
-    state = {"n": 0, "write_s": 0.0}
-    r0 = win.refreshes if win else 0
-    s0 = win.refresh_seconds if win else 0.0
-    e0 = win.events_seen if win else 0
-
-    def tick() -> None:
-        t = time.perf_counter()
-        for _ in range(10):
-            tasks.add({"title": f"paced {state['n']}"})
-            state["n"] += 1
-        state["write_s"] += time.perf_counter() - t
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    t0 = time.perf_counter()
-    timer.start()
-    while time.perf_counter() - t0 < seconds:
-        app.processEvents()
-        time.sleep(0.0005)
-    timer.stop()
-    wall = time.perf_counter() - t0
-    out = {
-        "rate": state["n"] / wall,
-        "write_us": 1e6 * state["write_s"] / max(state["n"], 1),
-        "refreshes": (win.refreshes - r0) if win else 0,
-        "refresh_s": (win.refresh_seconds - s0) if win else 0.0,
-        "events": (win.events_seen - e0) if win else 0,
-        "wall": wall,
-        "n": state["n"],
-    }
-    # What the app could sustain: every write plus the inspector's share of the GUI thread.
-    out["capacity"] = state["n"] / (state["write_s"] + out["refresh_s"])
-    if win is not None:
-        win.shutdown()
-        win.close()
-        win.deleteLater()
-    client.close_sync()
-    app.processEvents()
-    return out
-
-
 def alternating(app: QApplication, tmp: str, panel: str, blocks: int, block_s: float) -> dict[str, float]:
     """1,000 entities/s on ONE client and file, in blocks that alternate between no inspector
     and an inspector open on ``panel`` (ABBA order). Durable write times drift as the file

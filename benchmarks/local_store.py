@@ -11,7 +11,6 @@ Target: every ratio <= 1.5.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import time

@@ -24,7 +24,7 @@ from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt  # noqa: E402
+from PySide6.QtCore import QAbstractListModel, QModelIndex  # noqa: E402
 from PySide6.QtGui import QGuiApplication  # noqa: E402
 
 import atoma  # noqa: E402

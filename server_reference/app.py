@@ -120,6 +120,19 @@ class AtomaServer:
         headers = {"www-authenticate": 'Bearer realm="atoma"'} if status == 401 else None
         return status, err.code, Response(body, status, headers=headers, media_type="application/json")
 
+    def _request_done(self, name: str, started: float, status: int, code: str | None, ctx: RequestContext) -> None:
+        """One observability event per request, whatever its outcome."""
+        self.sink.emit(
+            Event(
+                kind="request",
+                name=name,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                status=status,
+                error=code,
+                principal=principal_name(ctx.principal),
+            )
+        )
+
     # -- POST /ops ----------------------------------------------------------------------------
 
     async def ops(self, request: Request) -> Response:
@@ -141,16 +154,7 @@ class AtomaServer:
         except Exception:
             log.exception("ops request failed")
             status, code, response = self._error_response(RuntimeError())
-        self.sink.emit(
-            Event(
-                kind="request",
-                name="ops",
-                duration_ms=(time.perf_counter() - started) * 1000,
-                status=status,
-                error=code,
-                principal=principal_name(ctx.principal),
-            )
-        )
+        self._request_done("ops", started, status, code, ctx)
         return response
 
     async def _read_body(self, request: Request) -> bytes:
@@ -190,16 +194,7 @@ class AtomaServer:
         except Exception:
             log.exception("subscribe request failed")
             status, code, stream = self._error_response(RuntimeError())
-        self.sink.emit(
-            Event(
-                kind="request",
-                name="subscribe",
-                duration_ms=(time.perf_counter() - started) * 1000,
-                status=status,
-                error=code,
-                principal=principal_name(ctx.principal),
-            )
-        )
+        self._request_done("subscribe", started, status, code, ctx)
         return stream
 
     async def _subscribe_terminal(self, ctx: RequestContext) -> EventStream:
