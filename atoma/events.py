@@ -196,31 +196,50 @@ class EventBus:
     def __init__(self, clock: Callable[[], int] | None = None) -> None:
         self._subs: list[tuple[Callback, frozenset[str] | None]] = []
         self._clock = clock
+        # Derived from _subs on every (un)subscribe, so the write path does one dict lookup:
+        # the callbacks per type, and whether anyone listens to everything.
+        self._routes: dict[str, tuple[Callback, ...]] = {}
+        self._wild: tuple[Callback, ...] = ()
+
+    def _rebuild(self) -> None:
+        self._wild = tuple(cb for cb, t in self._subs if t is None)
+        routes: dict[str, list[Callback]] = {}
+        for cb, types in self._subs:
+            for tag in types or ():
+                routes.setdefault(tag, [])
+        # Keep subscription order per type (wildcard and typed subscribers interleaved).
+        for tag, cbs in routes.items():
+            cbs.extend(cb for cb, t in self._subs if t is None or tag in t)
+        self._routes = {tag: tuple(cbs) for tag, cbs in routes.items()}
 
     def subscribe(self, callback: Callback, types: Iterable[str] | None = None) -> Callable[[], None]:
         """Call ``callback(event)`` for each event (of ``types`` only, if given). Returns an unsubscribe function."""
         entry = (callback, frozenset(types) if types is not None else None)
         self._subs = [*self._subs, entry]
+        self._rebuild()
 
         def unsubscribe() -> None:
             self._subs = [s for s in self._subs if s is not entry]
+            self._rebuild()
 
         return unsubscribe
 
     def wants(self, type_: str) -> bool:
         """Whether anyone listens to events of this type (build the event only then)."""
-        return any(t is None or type_ in t for _, t in self._subs)
+        return bool(self._wild) or type_ in self._routes
 
     def emit(self, event: Event) -> None:
+        type_ = event.__struct_config__.tag
+        callbacks = self._routes.get(type_, self._wild)  # a snapshot: (un)subscribe rebuilds
+        if not callbacks:
+            return
         if self._clock is not None and not event.at_ms:
             event = msgspec.structs.replace(event, at_ms=self._clock())
-        type_ = event.__struct_config__.tag
-        for callback, types in self._subs:  # a snapshot: subscribe/unsubscribe replace the list
-            if types is None or type_ in types:
-                try:
-                    callback(event)
-                except Exception:  # noqa: BLE001 - a listener must not break the emitter
-                    log.exception("event listener %r failed on %s", callback, type_)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - a listener must not break the emitter
+                log.exception("event listener %r failed on %s", callback, type_)
 
 
 class EventLog:

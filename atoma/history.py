@@ -189,7 +189,8 @@ class History:
         # the event needs no query (writes stay cheap while an inspector listens).
         bus = self._client.events
         if bus.wants("history.changed"):
-            bus.emit(HistoryChanged(scope=scope, what="record", can_undo=True, can_redo=False, undo_label=label))
+            at = self._client._now_ms()
+            bus.emit(HistoryChanged(scope=scope, what="record", can_undo=True, can_redo=False, undo_label=label, at_ms=at))
 
     def _trim(self, conn: apsw.Connection, scope: str) -> None:
         """Keep at most ``max_steps`` steps in ``scope`` (oldest go first)."""

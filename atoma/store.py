@@ -403,11 +403,14 @@ class Store(Generic[T]):
 
     def _emitted(self, ids: list[str], seqs: list[int], action: str, deleted: bool = False, origin: str = "local") -> None:
         bus = self._client.events
+        # Stamped here rather than by the bus: one struct per event on the write path.
         if bus.wants("store.changed"):
             t = tuple(ids)
-            bus.emit(StoreChanged(resource=self.name, ids=t, origin=origin, deleted=t if deleted else ()))  # type: ignore[arg-type]
+            at = self._client._now_ms()
+            bus.emit(StoreChanged(resource=self.name, ids=t, origin=origin, deleted=t if deleted else (), at_ms=at))  # type: ignore[arg-type]
         if bus.wants("outbox.enqueued"):
-            bus.emit(OutboxEnqueued(resource=self.name, entity_ids=tuple(ids), seqs=tuple(seqs), action=action))
+            at = self._client._now_ms()
+            bus.emit(OutboxEnqueued(resource=self.name, entity_ids=tuple(ids), seqs=tuple(seqs), action=action, at_ms=at))
         self._client.history._flush()
 
     # -- reads -------------------------------------------------------------------------------

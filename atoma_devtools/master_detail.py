@@ -60,6 +60,12 @@ __all__ = ["Row", "RowModel", "RowFilter", "StatusChips", "DetailPane", "MasterD
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+# The roles RowModel.data answers; a view asks about eight per cell as it paints, so the
+# others are turned away before any work (painting calls data() a thousand times).
+_ROLES = frozenset({_DISPLAY, _FOREGROUND, _TOOLTIP, ROW_ROLE, SORT_ROLE})
 _MAX_TREE_NODES = 3000
 _MAX_TEXT = 400_000
 
@@ -196,37 +202,46 @@ class RowModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.columns)
 
+    def index(self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        # Qt's own index() asks rowCount() and columnCount() (two calls into Python) for
+        # every index the proxy maps while painting; one call here does both checks.
+        if 0 <= row < len(self._rows) and 0 <= column < len(self.columns) and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
             return self.columns[section]
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        if role not in _ROLES:
             return None
-        row = self._rows[index.row()]
-        col = index.column()
+        r = index.row()
+        if not 0 <= r < len(self._rows) or not index.isValid():
+            return None
+        row = self._rows[r]
         if role == ROW_ROLE:
             return row
-        if col >= len(row.cells):
+        col = index.column()
+        cells = row.cells
+        if col >= len(cells):
             return None
-        value = row.cells[col]
+        value = cells[col]
         is_status = col == self.status_column and row.status is not None
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             if is_status:
                 glyph, _ = status_style(row.status)  # type: ignore[arg-type]
                 return f"{glyph} {_cell_text(value)}"
             return _cell_text(value)
-        if role == Qt.ItemDataRole.ForegroundRole and is_status:
-            return self._color(row.status)  # type: ignore[arg-type]
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _FOREGROUND:
+            return self._color(row.status) if is_status else None  # type: ignore[arg-type]
+        if role == _TOOLTIP:
             text = _cell_text(value)
             return text if len(text) > 30 else None
-        if role == SORT_ROLE:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return value
-            return "" if value is None else _cell_text(value)
-        return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # SORT_ROLE
+            return value
+        return "" if value is None else _cell_text(value)
 
     def _color(self, status: str) -> QColor:
         c = self._colors.get(status)

@@ -3,11 +3,12 @@ filters work, actions act, settings are remembered and live refresh stays coales
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 
 import atoma
 from atoma_devtools import Inspector, open_inspector
@@ -208,7 +209,54 @@ def test_live_refresh_is_coalesced_and_bounded(inspector: Inspector, client: ato
     outbox = inspector.panel("Outbox")
     assert outbox.dirty
     inspector.show_panel("Outbox")
-    assert not outbox.dirty and outbox.md.chips.button("pending").text().endswith("1,245") or True
+    assert not outbox.dirty
+    pending = client.outbox.count("pending")
+    assert pending >= 1000
+    assert outbox.md.chips.button("pending").text().endswith(f" {pending}")
+
+
+def test_a_sustained_stream_refreshes_at_the_steady_pace(client: atoma.Client, settings: QSettings, app, qtbot) -> None:  # type: ignore[no-untyped-def]
+    # Leading edge: the first event after a quiet spell shows after refresh_ms; then, while
+    # writes keep coming, refreshes are at least steady_ms apart (the throttle).
+    win = Inspector(client, settings=settings, refresh_ms=20, steady_ms=600)
+    win.resize(900, 600)
+    win.show()
+    win.refresh_now()
+    p = win.show_panel("Stores")
+    # refresh_now() counts against the throttle too: wait until the window is quiet
+    qtbot.waitUntil(lambda: win._delay_ms() == win.refresh_ms, timeout=5000)
+    at: list[float] = []
+    real_refresh = win._refresh
+
+    def timed(panel):  # type: ignore[no-untyped-def]
+        real_refresh(panel)
+        at.append(time.monotonic())
+
+    win._refresh = timed  # type: ignore[method-assign]
+    tasks = client.store("tasks")
+    writes = 0
+
+    def write() -> None:
+        nonlocal writes
+        writes += 1
+        tasks.add({"title": f"stream {writes}"})
+        if writes == 150:
+            ticker.stop()
+
+    ticker = QTimer()
+    ticker.timeout.connect(write)
+    t0 = time.monotonic()
+    ticker.start(10)  # ~100 writes/s, 150 writes: a bounded stream of a second and a half
+    qtbot.waitUntil(lambda: bool(at), timeout=2000)
+    first_shown = at[0] - t0
+    qtbot.waitUntil(lambda: writes == 150, timeout=10_000)
+    qtbot.waitUntil(lambda: p.resources.topLevelItem(0).text(1) == "390", timeout=5000)
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    assert first_shown < 0.4, first_shown  # not held back to the steady pace (600 ms)
+    assert len(gaps) >= 2, gaps
+    assert min(gaps) >= 0.6 * 0.9, gaps  # QTimer may fire up to 5 % early
+    win.shutdown()
+    win.deleteLater()
 
 
 def test_settings_are_remembered(client: atoma.Client, settings: QSettings, app) -> None:  # type: ignore[no-untyped-def]
