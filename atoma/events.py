@@ -40,8 +40,13 @@ log = logging.getLogger("atoma.events")
 Origin = Literal["local", "sync", "history"]
 
 
-class Event(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
-    """Base of every event; ``at_ms`` is the client's clock when it was emitted."""
+class Event(msgspec.Struct, tag_field="type", kw_only=True, frozen=True, gc=False):
+    """Base of every event; ``at_ms`` is the client's clock when it was emitted.
+
+    ``gc=False`` (inherited): events are immutable data that never refer back to anything
+    holding them, so they cannot form a cycle; untracked, the thousands an inspector or an
+    event log keeps alive cost the cyclic garbage collector nothing.
+    """
 
     at_ms: int = 0
 

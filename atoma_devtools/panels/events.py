@@ -95,7 +95,11 @@ class EventsPanel(Panel):
     def __init__(self, ctx: Context, parent: QWidget | None = None, maxlen: int = DEFAULT_MAXLEN) -> None:
         super().__init__(ctx, parent)
         self.maxlen = maxlen
-        self.buffer: deque[tuple[int, Any]] = deque(maxlen=maxlen)
+        # The events and their numbers side by side (same maxlen, so they stay aligned):
+        # an (n, event) tuple per event would be one more object for the garbage collector
+        # to track per event, thousands a second while the app writes.
+        self.buffer: deque[Any] = deque(maxlen=maxlen)
+        self._numbers: deque[int] = deque(maxlen=maxlen)
         self._rows: deque[Row] = deque(maxlen=maxlen)
         self._next = 1  # the number of the next recorded event
         self._last_n = 0
@@ -122,7 +126,8 @@ class EventsPanel(Panel):
             self._next += lost  # the numbering shows the gap
         start = self._next
         self._next += len(events)
-        self.buffer.extend(zip(range(start, self._next), events))
+        self.buffer.extend(events)
+        self._numbers.extend(range(start, self._next))
 
     def wanted_types(self) -> frozenset[str] | None:
         return frozenset() if self.paused else None
@@ -135,13 +140,14 @@ class EventsPanel(Panel):
 
     def clear(self) -> None:
         self.buffer.clear()
+        self._numbers.clear()
         self._rows.clear()
         self.lost = 0
         self.md.set_rows([])
 
     def refresh(self) -> None:
         new = []
-        for n, ev in reversed(self.buffer):
+        for n, ev in zip(reversed(self._numbers), reversed(self.buffer)):
             if n <= self._last_n:
                 break
             new.append((n, ev))
@@ -157,12 +163,12 @@ class EventsPanel(Panel):
             self.notice.hide()
 
     def events(self) -> list[Any]:
-        return [ev for _, ev in self.buffer]
+        return list(self.buffer)
 
     def to_json(self) -> bytes:
         """The recorded events (the visible filter applied) as a JSON array."""
         keep = {r.key for r in self.md.visible_rows()} if (self.md.proxy.text or self.md.proxy.statuses) else None
-        return msgspec.json.encode([ev for n, ev in self.buffer if keep is None or n in keep])
+        return msgspec.json.encode([ev for n, ev in zip(self._numbers, self.buffer) if keep is None or n in keep])
 
     def export(self, path: str) -> int:
         data = self.to_json()
