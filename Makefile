@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.atoma-installed
+SHOTS  := .atoma/test-shots
 
 .PHONY: demo test venv bench clean
 
@@ -20,8 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m examples.tasks.demo
 
+# Screenshots the tests take are kept in .atoma/test-shots/<test module>/ to be looked at.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	rm -rf $(SHOTS)
+	QT_QPA_PLATFORM=offscreen ATOMA_SHOTS_DIR=$(CURDIR)/$(SHOTS) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/local_store.py

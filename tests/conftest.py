@@ -1,4 +1,5 @@
-"""Shared fixtures: PostgreSQL isolation (one schema per test) and small helpers.
+"""Shared fixtures: PostgreSQL isolation (one schema per test), where screenshots go, and
+small helpers.
 
 PostgreSQL tests never skip in CI: when ``ATOMA_REQUIRE_PG`` or ``CI`` is set and the
 server cannot be reached, they fail.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +54,20 @@ def pg_schema_dsn(pg_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a test writes the screenshots it takes (``QWidget.grab()``) to be looked at.
+
+    ``$ATOMA_SHOTS_DIR/<test module>/`` when set (``make test`` sets ``.atoma/test-shots``,
+    so every run leaves them as artifacts), else pytest's ``tmp_path``.
+    """
+    root = os.environ.get("ATOMA_SHOTS_DIR")
+    if root:
+        module = request.node.module.__name__.removeprefix("tests.")
+        d = Path(root, *module.split("."))
+    else:
+        d = tmp_path / "shots"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

@@ -35,16 +35,6 @@ def client(tmp_path: Path) -> Iterator[atoma.Client]:
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """Where screenshots go: pytest's tmp_path, or ``$ATOMA_SHOTS_DIR`` to look at them."""
-    import os
-
-    d = Path(os.environ["ATOMA_SHOTS_DIR"]) if os.environ.get("ATOMA_SHOTS_DIR") else tmp_path / "shots"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-@pytest.fixture
 def qloop(app):  # type: ignore[no-untyped-def]
     """A fresh qasync loop per test, driven by ``arun`` (pattern A of QT_ASYNC_TESTING.md)."""
     import asyncio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QKeySequence
@@ -11,7 +12,7 @@ import atoma
 from atoma.qt import undo_actions
 
 
-def test_actions_follow_the_stack(client: atoma.Client, qtbot: Any, tmp_path: Any) -> None:
+def test_actions_follow_the_stack(client: atoma.Client, qtbot: Any, shots: Path) -> None:
     tasks = client.store("tasks")
     undo, redo = undo_actions(client)
     assert (undo.text(), undo.isEnabled(), redo.text(), redo.isEnabled()) == ("Undo", False, "Redo", False)
@@ -36,7 +37,7 @@ def test_actions_follow_the_stack(client: atoma.Client, qtbot: Any, tmp_path: An
     qtbot.addWidget(menu)
     menu.show()
     qtbot.waitExposed(menu)
-    assert menu.grab().save("/tmp/undo_actions_menu.png")
+    assert menu.grab().save(str(shots / "undo_actions_menu.png"))
 
 
 def test_history_conflict_is_reported_not_swallowed(client: atoma.Client, qtbot: Any) -> None:

@@ -214,7 +214,7 @@ def test_writes_from_another_thread_arrive_on_the_gui_thread(client: atoma.Clien
     assert threads == [model.thread()]
 
 
-def test_table_columns_and_screenshots(client: atoma.Client, qtbot: Any, qtmodeltester: Any, tmp_path: Path) -> None:
+def test_table_columns_and_screenshots(client: atoma.Client, qtbot: Any, qtmodeltester: Any, shots: Path) -> None:
     projects, tasks = client.store("projects"), client.store("tasks")
     home = projects.add({"name": "Home"})
     work = projects.add({"name": "Work"})
@@ -248,7 +248,7 @@ def test_table_columns_and_screenshots(client: atoma.Client, qtbot: Any, qtmodel
         qtbot.addWidget(w)
         w.show()
         qtbot.waitExposed(w)
-        assert w.grab().save(str(Path("/tmp") / name))
+        assert w.grab().save(str(shots / name))
     assert tv.horizontalHeader().count() == 4
 
 
