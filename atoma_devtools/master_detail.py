@@ -34,14 +34,12 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -55,6 +53,7 @@ from PySide6.QtWidgets import (
 )
 
 from ._format import compact_json, json_text, status_style, to_plain
+from .flow_layout import FlowLayout
 
 __all__ = ["Row", "RowModel", "RowFilter", "StatusChips", "DetailPane", "MasterDetail", "ROW_ROLE", "SORT_ROLE"]
 
@@ -300,13 +299,13 @@ class StatusChips(QWidget):
         super().__init__(parent)
         self._order = list(order)
         self._buttons: dict[str, QToolButton] = {}
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(4)
-        self._layout = lay
+        # Chips wrap onto more lines rather than scroll: every status stays in sight.
+        self._layout = FlowLayout(self, spacing=4)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
         for status in self._order:
             self._button(status)
-        lay.addStretch(0)
 
     def _button(self, status: str) -> QToolButton:
         b = self._buttons.get(status)
@@ -324,7 +323,7 @@ class StatusChips(QWidget):
             b.toggled.connect(self.changed)
             self._buttons[status] = b
             self._set_text(status, None)
-            self._layout.insertWidget(len(self._buttons) - 1, b)
+            self._layout.addWidget(b)
         return b
 
     def _set_text(self, status: str, count: int | None) -> None:
@@ -518,22 +517,12 @@ class MasterDetail(QWidget):
         self.count_label = QLabel()
         self.count_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.search.setMinimumWidth(180)
-        # Chips scroll sideways when there are many (the Events panel has one per event type),
-        # so they never widen the window nor squeeze the search box.
-        self.chips_area = QScrollArea()
-        self.chips_area.setWidget(self.chips)
-        self.chips_area.setWidgetResizable(True)
-        self.chips_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.chips_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.chips_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.chips_area.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        chip_h = max(self.chips.sizeHint().height(), QToolButton().sizeHint().height(), self.fontMetrics().height() + 10)
-        self.chips_area.setFixedHeight(chip_h + self.chips_area.horizontalScrollBar().sizeHint().height() + 2)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.search, 2)
-        top.addWidget(self.chips_area, 3)
-        top.addWidget(self.count_label)
+        # Search and count stay on the first line when the chips wrap onto more.
+        top.addWidget(self.search, 2, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.chips, 3)
+        top.addWidget(self.count_label, 0, Qt.AlignmentFlag.AlignTop)
 
         self.view = QTableView()
         self.view.setModel(self.proxy)

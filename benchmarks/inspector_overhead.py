@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEvent, QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QEventLoop, QSettings, QTimer, qInstallMessageHandler  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 import atoma  # noqa: E402
@@ -153,7 +153,30 @@ def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, flo
     return xs[k - 1], xs[n - k]
 
 
-def alternating(app: QApplication, tmp: str, panel: str, *, pairs: int, interval_ms: int, per_tick: int, block_ms: int) -> dict[str, object]:
+@dataclass
+class Pairs:
+    """What ``alternating`` measured: the tallies and the per-pair statistics."""
+
+    base: Tally
+    insp: Tally
+    drop: float  # median over the pairs of the relative CPU-per-write increase
+    ci: tuple[float, float]
+    aa: float  # the same statistic between consecutive no-inspector blocks: the noise
+    added_us: float  # median CPU us per write the inspector added
+    added_ci: tuple[float, float]
+    opening_ms: float
+    first_drop: float
+
+    def common(self) -> str:
+        i = self.insp
+        return (
+            f"refresh {i.refreshes / i.wall:3.1f}/s = {i.refresh / i.cpu:4.1%} of the thread "
+            f"({1e3 * i.refresh / i.wall:4.1f} ms/s); opening {self.opening_ms:.0f} ms, "
+            f"then first second {self.first_drop:5.1%}"
+        )
+
+
+def alternating(app: QApplication, tmp: str, panel: str, *, pairs: int, interval_ms: int, per_tick: int, block_ms: int) -> Pairs:
     """``pairs`` pairs of blocks without / with an inspector on ``panel`` (ABBA order) on one
     client. Each pair gives one drop; their median is the figure (robust to a block that a
     checkpoint or a noisy neighbour inflated), with its confidence interval."""
@@ -181,60 +204,44 @@ def alternating(app: QApplication, tmp: str, panel: str, *, pairs: int, interval
     app.processEvents()
     pairs_us = list(zip(base.per_block, insp.per_block))
     drops = [1 - b / i for b, i in pairs_us]
-    # The same statistic between consecutive no-inspector blocks: what noise alone gives.
-    aa = [abs(1 - x / y) for x, y in zip(base.per_block[0::2], base.per_block[1::2])]
-    lo, hi = median_ci(drops)
     added = [i - b for b, i in pairs_us]  # CPU us per write the inspector added, pair by pair
-    return {
-        "base": base,
-        "insp": insp,
-        "drop": statistics.median(drops),
-        "lo": lo,
-        "hi": hi,
-        "aa": statistics.median(aa),
-        "added_us": statistics.median(added),
-        "added_ci": median_ci(added),
-        "opening_ms": 1e3 * statistics.median(opening),
-        "first_drop": statistics.median([1 - b / f for b, f in zip(base.per_block, first.per_block)]),
-    }
-
-
-def _common(r: dict[str, object]) -> str:
-    insp = r["insp"]
-    assert isinstance(insp, Tally)
-    return (
-        f"refresh {insp.refreshes / insp.wall:3.1f}/s = {insp.refresh / insp.cpu:4.1%} of the thread "
-        f"({1e3 * insp.refresh / insp.wall:4.1f} ms/s); opening {r['opening_ms']:.0f} ms, "
-        f"then first second {r['first_drop']:5.1%}"
+    return Pairs(
+        base=base,
+        insp=insp,
+        drop=statistics.median(drops),
+        ci=median_ci(drops),
+        aa=statistics.median(abs(1 - x / y) for x, y in zip(base.per_block[0::2], base.per_block[1::2])),
+        added_us=statistics.median(added),
+        added_ci=median_ci(added),
+        opening_ms=1e3 * statistics.median(opening),
+        first_drop=statistics.median([1 - b / f for b, f in zip(base.per_block, first.per_block)]),
     )
 
 
-def _report_capacity(panel: str, r: dict[str, object]) -> None:
-    base, insp = r["base"], r["insp"]
-    assert isinstance(base, Tally) and isinstance(insp, Tally)
+def _report_capacity(panel: str, r: Pairs) -> None:
+    lo, hi = r.ci
     print(
-        f"  {panel:<7}: capacity {1e6 / base.cpu_us:5.0f} -> {1e6 / insp.cpu_us:5.0f} writes/CPU-s, "
-        f"drop {r['drop']:5.1%} (95% CI {r['lo']:5.1%} .. {r['hi']:5.1%}; A/A {r['aa']:4.1%}); "
-        f"wall {1e6 / base.wall_us:5.0f} -> {1e6 / insp.wall_us:5.0f} writes/s; {_common(r)}"
+        f"  {panel:<7}: capacity {1e6 / r.base.cpu_us:5.0f} -> {1e6 / r.insp.cpu_us:5.0f} writes/CPU-s, "
+        f"drop {r.drop:5.1%} (95% CI {lo:5.1%} .. {hi:5.1%}; A/A {r.aa:4.1%}); "
+        f"wall {1e6 / r.base.wall_us:5.0f} -> {1e6 / r.insp.wall_us:5.0f} writes/s; {r.common()}"
     )
 
 
-def _report_paced(panel: str, r: dict[str, object]) -> None:
-    base, insp = r["base"], r["insp"]
-    assert isinstance(base, Tally) and isinstance(insp, Tally)
-    lo, hi = r["added_ci"]  # type: ignore[misc]
-    rate = base.writes / base.wall
-    added = float(r["added_us"])  # type: ignore[arg-type]
+def _report_paced(panel: str, r: Pairs) -> None:
+    lo, hi = r.added_ci
+    rate = r.base.writes / r.base.wall
     print(
-        f"  {panel:<7}: app {base.cpu_us:5.1f} us CPU/write = {rate * base.cpu_us / 1e3:3.0f} ms/s; "
-        f"inspector adds {added:5.1f} us/write (95% CI {lo:5.1f} .. {hi:5.1f}) = {rate * added / 1e3:4.1f} ms/s, "
-        f"{r['drop']:5.1%} of the app's CPU (A/A {r['aa']:4.1%}); "
-        f"{insp.writes / insp.wall:4.0f} writes/s kept; {_common(r)}"
+        f"  {panel:<7}: app {r.base.cpu_us:5.1f} us CPU/write = {rate * r.base.cpu_us / 1e3:3.0f} ms/s; "
+        f"inspector adds {r.added_us:5.1f} us/write (95% CI {lo:5.1f} .. {hi:5.1f}) = {rate * r.added_us / 1e3:4.1f} ms/s, "
+        f"{r.drop:5.1%} of the app's CPU (A/A {r.aa:4.1%}); "
+        f"{r.insp.writes / r.insp.wall:4.0f} writes/s kept; {r.common()}"
     )
 
 
 def main() -> int:
     quick = "--quick" in sys.argv
+    # The offscreen platform notes every window it cannot raise or size: not our output.
+    qInstallMessageHandler(lambda _kind, _ctx, msg: None if msg.startswith("This plugin does not support") else print(msg, file=sys.stderr))
     pairs = 4 if quick else 14
     app = QApplication.instance() or QApplication([])
     app.setQuitOnLastWindowClosed(False)
@@ -248,7 +255,7 @@ def main() -> int:
         print(f"1. Capacity: the app writes flat out (one transaction per entity, the loop turning every 20), {pairs} pairs of 1 s blocks (ABBA):")
         for p in PANELS:
             r = alternating(app, tmp, p, pairs=pairs, interval_ms=0, per_tick=20, block_ms=1000)
-            worst = max(worst, float(r["drop"]))  # type: ignore[arg-type]
+            worst = max(worst, r.drop)
             _report_capacity(p, r)
         paced = max(4, pairs * 5 // 7)
         print(f"2. At 1,000 writes/s (10 every 10 ms), {paced} pairs of 1 s blocks:")
