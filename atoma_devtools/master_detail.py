@@ -675,7 +675,7 @@ class MasterDetail(QWidget):
 
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count_label.setText(f"{shown} of {total}" if shown != total else f"{total} items")
+        self.count_label.setText(f"{shown} of {total}" if shown != total else f"{total} item{'' if total == 1 else 's'}")
 
     def _on_selection(self, *_: Any) -> None:
         self.detail.show_row(self.current_row())

@@ -48,6 +48,9 @@ def test_search_matches_inside_values_and_chips_filter_by_status(app) -> None:  
     assert md.chips.button("pending").text() == "◷ pending 3"
     md.chips.button("rejected").setChecked(False)
     assert md.proxy.rowCount() == 4
+    assert md.count_label.text() == "4 items"
+    md.set_rows(rows([1]))
+    assert md.count_label.text() == "1 item"
 
 
 def test_detail_tabs_copy_and_state(app) -> None:  # type: ignore[no-untyped-def]
