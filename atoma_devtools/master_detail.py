@@ -332,9 +332,12 @@ class StatusChips(QWidget):
         self._buttons[status].setText(f"{glyph} {word}" + ("" if count is None else f" {count}"))
 
     def set_counts(self, counts: Mapping[str, int]) -> None:
-        for status, n in counts.items():
+        """Label every chip with its count: ``counts`` is the whole tally, so a status it
+        leaves out has none (its chip stays, at 0, so a checked filter never vanishes)."""
+        for status in counts:
             self._button(status)
-            self._set_text(status, n)
+        for status in self._buttons:
+            self._set_text(status, counts.get(status, 0))
 
     def button(self, status: str) -> QToolButton | None:
         return self._buttons.get(status)

@@ -51,6 +51,9 @@ def test_search_matches_inside_values_and_chips_filter_by_status(app) -> None:  
     assert md.count_label.text() == "4 items"
     md.set_rows(rows([1]))
     assert md.count_label.text() == "1 item"
+    # A status that no row has any more counts 0, not what it last counted.
+    assert md.chips.button("rejected").text() == "✕ rejected 0"
+    assert md.chips.button("pending").text() == "◷ pending 1"
 
 
 def test_detail_tabs_copy_and_state(app) -> None:  # type: ignore[no-untyped-def]
