@@ -30,7 +30,7 @@ import atoma
 from atoma.database import FORMAT_VERSION, open_database
 from atoma.errors import AtomaError
 
-__all__ = ["ReadOnlyClient", "infer_schema", "load_schema", "DataVersionWatcher"]
+__all__ = ["ReadOnlyClient", "infer_schema", "check_atoma_database", "load_schema", "DataVersionWatcher"]
 
 _FIELD_RE = re.compile(r"\$\.([A-Za-z_][A-Za-z0-9_]*)")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -39,23 +39,38 @@ _SAMPLE = 500
 
 def infer_schema(path: str) -> atoma.Schema:
     """A schema good enough to browse and query ``path``: every resource table, its fields
-    (from a sample of stored values, typed loosely), its indexes and text indexes."""
+    (from a sample of stored values, typed loosely), its indexes and text indexes.
+
+    Raises :class:`atoma.AtomaError` (code ``DATABASE``) when ``path`` is not an Atoma client
+    database."""
     conn = open_database(path, readonly=True)
     try:
+        check_atoma_database(conn, path)
         return _infer(conn)
     finally:
         conn.close()
 
 
+def check_atoma_database(conn: apsw.Connection, path: str) -> None:
+    """Raise :class:`atoma.AtomaError` unless ``conn`` holds an Atoma client database whose
+    format this version understands (read-only: nothing is created or migrated)."""
+    try:
+        has_meta = conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'atoma_meta'").fetchone()
+        version = conn.pragma("user_version")
+    except apsw.Error as exc:  # e.g. NotADBError: some other kind of file
+        raise AtomaError(f"{path!r} is not an SQLite database: {exc}", code="DATABASE") from exc
+    if not has_meta:
+        raise AtomaError(f"{path!r} is an SQLite database but not an Atoma client database (it has no atoma_meta table)", code="DATABASE")
+    if version > FORMAT_VERSION:
+        raise AtomaError(f"database format {version} is newer than this Atoma understands ({FORMAT_VERSION})", code="DATABASE")
+
+
 def _infer(conn: apsw.Connection) -> atoma.Schema:
     tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'r\\_%' ESCAPE '\\' ORDER BY name")]
     text_fields: dict[str, dict[int, list[str]]] = {}
-    try:
-        for key, value in conn.execute("SELECT key, value FROM atoma_meta WHERE key LIKE 'fts:fts\\_%' ESCAPE '\\'"):
-            res, n = key[len("fts:fts_") :].rsplit("_", 1)
-            text_fields.setdefault(res, {})[int(n)] = [f for f in str(value).split(",") if f]
-    except apsw.SQLError:
-        pass  # no atoma_meta: not an Atoma database, caught below
+    for key, value in conn.execute("SELECT key, value FROM atoma_meta WHERE key LIKE 'fts:fts\\_%' ESCAPE '\\'"):
+        res, n = key[len("fts:fts_") :].rsplit("_", 1)
+        text_fields.setdefault(res, {})[int(n)] = [f for f in str(value).split(",") if f]
     resources = []
     for table in tables:
         name = table[2:]
@@ -115,10 +130,11 @@ class ReadOnlyClient(atoma.Client):
     def open(self) -> "ReadOnlyClient":
         if self._conn is None:
             conn = open_database(self.path, readonly=True)
-            version = conn.pragma("user_version")
-            if version > FORMAT_VERSION:
+            try:
+                check_atoma_database(conn, self.path)
+            except AtomaError:
                 conn.close()
-                raise AtomaError(f"database format {version} is newer than this Atoma understands ({FORMAT_VERSION})", code="DATABASE")
+                raise
             self._conn = conn
         return self
 

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import apsw
 import pytest
 
 import atoma
-from atoma.errors import ClientLocked
+from atoma.errors import AtomaError, ClientLocked
 from atoma.sync.lock import SyncLock
 from atoma_devtools import Inspector
 from atoma_devtools.__main__ import main as cli_main
@@ -73,7 +74,9 @@ def test_readonly_next_to_a_process_that_syncs(db: str, settings, app, qtbot, sh
         outbox = win.show_panel("Outbox")
         outbox.md.select_key(client.outbox.list(state="rejected")[0].seq)
         assert not outbox.retry_button.isEnabled() and not outbox.discard_button.isEnabled()  # read-only: no actions
-        assert not win.panel("Sync").sync_now_button.isEnabled()
+        sync_panel = win.panel("Sync")
+        assert not sync_panel.sync_now_button.isEnabled()
+        assert "read-only view" in sync_panel.fields["State"].text()  # not "no server configured"
         shot(win, str(shots / "readonly_outbox.png"))
         with pytest.raises(Exception):  # noqa: B017 - SQLite itself refuses: the connection is read-only
             client._connection().execute("DELETE FROM atoma_outbox")
@@ -99,3 +102,22 @@ def test_cli_screenshot(db: str, tmp_path: Path, app, capsys) -> None:  # type: 
     assert out.stat().st_size > 5000
     assert cli_main([str(tmp_path / "missing.db")]) == 2
     assert "no database" in capsys.readouterr().err
+
+
+def test_files_that_are_not_atoma_databases_are_refused_plainly(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    other = tmp_path / "other.db"  # an SQLite database of some other program
+    conn = apsw.Connection(str(other))
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all, " * 100)
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for path, says in ((other, "not an Atoma client database"), (text, "is not a database"), (empty, "not an Atoma client database")):
+        with pytest.raises(AtomaError, match=says) as info:
+            ReadOnlyClient(str(path))
+        assert info.value.code == "DATABASE"
+        assert cli_main([str(path)]) == 2
+        assert says in capsys.readouterr().err
+    assert other.read_bytes()[:16] == b"SQLite format 3\x00"  # untouched
+    assert empty.stat().st_size == 0  # nothing created in it
