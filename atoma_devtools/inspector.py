@@ -293,7 +293,18 @@ class Inspector(QMainWindow):
         p = self.current_panel
         if p.dirty and p.isVisible():
             self._refresh(p)
-        # A hidden window does no more work; showing a panel refreshes it.
+        # A hidden window does no more work; showing a panel refreshes it. Stale panels
+        # that are not shown only recount what their sidebar badge says (charged to the
+        # same budget as refreshes).
+        if self.isVisible():
+            t0 = time.perf_counter()
+            stale = [q for q in self.panels if q is not p and q.dirty]
+            for q in stale:
+                q.do_update_badge()
+            if stale:
+                took = time.perf_counter() - t0
+                self.refresh_seconds += took
+                self._set_gap(self._last_cost_s + took)
         self._update_badges()
 
     def refresh_now(self) -> None:

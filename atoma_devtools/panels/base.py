@@ -149,6 +149,22 @@ class Panel(QWidget):
         """A short status for the sidebar (e.g. ``"3 rejected"``); cheap."""
         return ""
 
+    def update_badge(self) -> None:
+        """Bring what :meth:`badge` shows up to date from cheap counts, without a full
+        refresh: called for a stale panel that is not shown, so the sidebar still tells of a
+        new rejected intent or conflict. The default (a badge that reads live state) does
+        nothing."""
+
+    def do_update_badge(self) -> None:
+        """:meth:`update_badge`, with a failure logged and reported instead of raised."""
+        if not self.client.is_open:
+            return
+        try:
+            self.update_badge()
+        except Exception as exc:  # noqa: BLE001 - a panel bug must not take the app down
+            log.exception("inspector panel %s failed to count", self.title)
+            self.ctx.report(f"{self.title}: counting failed: {exc}", error=True)
+
     def save_state(self) -> dict[str, Any]:
         return {"md": self.md.save_state()} if self.md is not None else {}
 

@@ -87,5 +87,8 @@ class ConflictsPanel(Panel):
         dlg.open()
         return dlg
 
+    def update_badge(self) -> None:
+        self._open = self.client.sync.conflicts.count("open")
+
     def badge(self) -> str:
         return f"{self._open} open" if self._open else ""

@@ -144,6 +144,9 @@ class OutboxPanel(Panel):
             self.ctx.run_sync(sync.resume_push, "resume pushing")
         self.do_refresh()
 
+    def update_badge(self) -> None:
+        self._counts = self.client.outbox.counts()
+
     def badge(self) -> str:
         c = self._counts
         bad = c.get("rejected", 0)

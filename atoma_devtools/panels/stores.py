@@ -236,6 +236,9 @@ class StoresPanel(Panel):
         self.first_btn.setEnabled(page_no > 1)
         self.next_btn.setEnabled(self._next is not None)
 
+    def update_badge(self) -> None:
+        self._refresh_counts()
+
     def badge(self) -> str:
         return f"{sum(self._last_counts.values()):,}" if self._last_counts else ""
 

@@ -113,10 +113,10 @@ class SyncPanel(Panel):
         st = sync.status
         now = int(time.time() * 1000)
         state = st.state
-        if not sync.enabled:
+        if self.ctx.readonly:  # checked first: a read-only client never has a server of its own
+            state_note = " (read-only view: the app that owns this file syncs it)"
+        elif not sync.enabled:
             state_note = " (no server configured)"
-        elif self.ctx.readonly:
-            state_note = " (read-only view: another process syncs)"
         else:
             state_note = ""
         self._state = state
@@ -177,6 +177,9 @@ class SyncPanel(Panel):
                 self.do_refresh()
 
         return self.ctx.spawn(run(), "work offline" if offline else "go online")
+
+    def update_badge(self) -> None:
+        self._state = self.client.sync.status.state
 
     def badge(self) -> str:
         return self._state

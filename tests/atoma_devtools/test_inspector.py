@@ -215,6 +215,23 @@ def test_live_refresh_is_coalesced_and_bounded(inspector: Inspector, client: ato
     assert outbox.md.chips.button("pending").text().endswith(f" {pending}")
 
 
+def test_sidebar_badges_of_hidden_panels_follow_the_client(inspector: Inspector, client: atoma.Client, qtbot) -> None:  # type: ignore[no-untyped-def]
+    inspector.show_panel("Events")  # Stores and Outbox are hidden from here on
+    outbox = inspector.panel("Outbox")
+    sidebar = inspector.sidebar
+
+    def badge(title: str) -> str:
+        return sidebar.item([p.title for p in inspector.panels].index(title)).text()
+
+    before = outbox.refresh_count
+    client.store("tasks").add_many([{"title": f"queued {i}"} for i in range(5)])
+    waiting = client.outbox.count("pending") + client.outbox.count("in_flight")
+    total = sum(client.store(name).count() for name in client.schema.resources)
+    qtbot.waitUntil(lambda: f"{waiting:,} queued" in badge("Outbox"), timeout=5000)
+    qtbot.waitUntil(lambda: badge("Stores").endswith(f"{total:,}"), timeout=5000)
+    assert outbox.refresh_count == before and outbox.dirty  # counted, not refreshed
+
+
 def test_a_sustained_stream_refreshes_at_the_steady_pace(client: atoma.Client, settings: QSettings, app, qtbot) -> None:  # type: ignore[no-untyped-def]
     # Leading edge: the first event after a quiet spell shows after refresh_ms; then, while
     # writes keep coming, refreshes are at least steady_ms apart (the throttle).
