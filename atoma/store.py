@@ -32,7 +32,9 @@ T = TypeVar("T", bound=Entity)
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 _MAX_ID = 256
-_INDEX_RE = re.compile(r"USING (?:COVERING )?INDEX (\S+)|USING (INTEGER PRIMARY KEY)")
+# An index named in a plan line: a b-tree index, a full-text index (an FTS5 virtual table
+# that answers MATCH), or the rowid itself.
+_INDEX_RE = re.compile(r"USING (?:COVERING )?INDEX (\S+)|SCAN (\S+) VIRTUAL TABLE INDEX|USING (INTEGER PRIMARY KEY)")
 
 
 class Page(Sequence[T]):
@@ -576,17 +578,22 @@ class Store(Generic[T]):
         after: str | None = None,
         before: str | None = None,
     ) -> QueryPlan:
-        """SQLite's plan for this ``find``, with the names of the indexes it uses."""
+        """SQLite's plan for this ``find``, with the names of the indexes it uses: declared
+        and full-text indexes first, then ``INTEGER PRIMARY KEY`` if rows are looked up by
+        rowid (as a full-text match does)."""
         sel = self._select(where, order_by, limit, offset, after, before, None)
         rows = list(self._conn().execute("EXPLAIN QUERY PLAN " + sel.sql, sel.params))
         plan = [r[3] for r in rows]
-        indexes: list[str] = []
+        named: list[str] = []
+        rowid = False
         for line in plan:
             for m in _INDEX_RE.finditer(line):
                 name = m.group(1) or m.group(2)
-                if name not in indexes:
-                    indexes.append(name)
-        return QueryPlan(sel.sql, list(sel.params), plan, indexes)
+                if name is None:
+                    rowid = True
+                elif name not in named:
+                    named.append(name)
+        return QueryPlan(sel.sql, list(sel.params), plan, named + (["INTEGER PRIMARY KEY"] if rowid else []))
 
     def __repr__(self) -> str:
         return f"Store({self.name!r})"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import html
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -55,7 +55,10 @@ from PySide6.QtWidgets import (
 from ._format import compact_json, json_text, status_style, to_plain
 from .flow_layout import FlowLayout
 
-__all__ = ["Row", "RowModel", "RowFilter", "StatusChips", "DetailPane", "MasterDetail", "ROW_ROLE", "SORT_ROLE"]
+__all__ = [
+    "Row", "RowModel", "RowFilter", "StatusChips", "DetailPane", "MasterDetail", "ROW_ROLE", "SORT_ROLE",
+    "splitter_state", "restore_splitter",
+]
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -357,6 +360,27 @@ class StatusChips(QWidget):
         self.changed.emit()
 
 
+class _HasState(Protocol):
+    def saveState(self) -> QByteArray: ...
+    def restoreState(self, state: QByteArray | bytes | bytearray | memoryview) -> bool: ...
+
+
+def splitter_state(widget: _HasState) -> str:
+    """A splitter's (or header's) ``saveState()`` as hex text, to keep in QSettings JSON."""
+    return bytes(widget.saveState().data()).hex()
+
+
+def restore_splitter(widget: _HasState, raw: object) -> bool:
+    """Restore what :func:`splitter_state` saved; anything else (missing, not hex, from an
+    older layout) leaves the widget as it is and returns False."""
+    if not isinstance(raw, str) or not raw:
+        return False
+    try:
+        return bool(widget.restoreState(QByteArray(bytes.fromhex(raw))))
+    except ValueError:
+        return False
+
+
 def _mono() -> QFont:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
@@ -604,6 +628,17 @@ class MasterDetail(QWidget):
         self.model.set_columns(columns)
         self._sized = False
 
+    def header_state(self) -> str:
+        """The column widths and order, as :func:`splitter_state` text."""
+        return splitter_state(self.view.horizontalHeader())
+
+    def restore_header(self, raw: object) -> bool:
+        """Restore :meth:`header_state`; the columns are then the user's, not auto-sized."""
+        if restore_splitter(self.view.horizontalHeader(), raw):
+            self._sized = True
+            return True
+        return False
+
     def visible_rows(self) -> list[Row]:
         return [self.proxy.data(self.proxy.index(i, 0), ROW_ROLE) for i in range(self.proxy.rowCount())]
 
@@ -696,8 +731,8 @@ class MasterDetail(QWidget):
         return {
             "filter": self.search.text(),
             "statuses": sorted(self.chips.selected() or ()),
-            "splitter": bytes(self.splitter.saveState().data()).hex(),
-            "header": bytes(self.view.horizontalHeader().saveState().data()).hex(),
+            "splitter": splitter_state(self.splitter),
+            "header": self.header_state(),
             "tab": self.detail.currentIndex(),
         }
 
@@ -709,15 +744,8 @@ class MasterDetail(QWidget):
         statuses = state.get("statuses")
         if isinstance(statuses, (list, tuple)):
             self.chips.set_selected([str(s) for s in statuses])
-        for key, target in (("splitter", self.splitter), ("header", self.view.horizontalHeader())):
-            raw = state.get(key)
-            if isinstance(raw, str) and raw:
-                try:
-                    ok = target.restoreState(QByteArray(bytes.fromhex(raw)))
-                except ValueError:
-                    ok = False
-                if ok and key == "header":
-                    self._sized = True
+        restore_splitter(self.splitter, state.get("splitter"))
+        self.restore_header(state.get("header"))
         tab = state.get("tab")
         if isinstance(tab, int) and 0 <= tab < self.detail.count():
             self.detail.setCurrentIndex(tab)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from .._format import fmt_bytes
-from ..master_detail import MasterDetail, Row, _mono
+from ..master_detail import MasterDetail, Row, _mono, restore_splitter, splitter_state
 from ._query_input import parse_order, parse_where
 from .base import Context, Panel
 
@@ -83,7 +83,7 @@ class QueryLab(QWidget):
         self.plan.setFont(_mono())
         self.plan.setPlaceholderText("EXPLAIN QUERY PLAN and the SQL appear here")
         self.results = MasterDetail(["id", "version"], placeholder="Filter results")
-        right = QSplitter(Qt.Orientation.Vertical)
+        self.right = right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plan)
         right.addWidget(self.results)
         right.setSizes([120, 220])
@@ -115,8 +115,9 @@ class QueryLab(QWidget):
             return None
         # A bare "SCAN table" reads every row; so does a filtered query with no "SEARCH"
         # (walking an index only for the order still visits every row to test the where).
+        # "SCAN fts_... VIRTUAL TABLE INDEX" is the full-text index answering a match.
         lines = [line.strip() for line in plan.plan]
-        bare_scan = any(line.startswith("SCAN ") and " USING " not in line for line in lines)
+        bare_scan = any(line.startswith("SCAN ") and " USING " not in line and " VIRTUAL TABLE " not in line for line in lines)
         full = bare_scan or (bool(where) and not any(line.startswith("SEARCH ") for line in lines))
         res = LabResult(name, where, order, limit, plan.sql, plan.plan, plan.indexes, len(page), total, ms, full)
         self.last = res
@@ -207,16 +208,32 @@ class IndexesPanel(Panel):
         self.lab.run()
 
     def save_state(self) -> dict[str, Any]:
+        lab = self.lab
         return {
             **super().save_state(),
-            "lab": {"resource": self.lab.resource.currentText(), "where": self.lab.where.text(), "order": self.lab.order.text()},
-            "splitter": bytes(self.splitter.saveState().data()).hex(),
+            "lab": {
+                "resource": lab.resource.currentText(),
+                "where": lab.where.text(),
+                "order": lab.order.text(),
+                "limit": lab.limit.value(),
+                "splitter": splitter_state(lab.splitter),
+                "right": splitter_state(lab.right),
+                "results": lab.results.save_state(),
+            },
+            "splitter": splitter_state(self.splitter),
         }
 
     def restore_state(self, state: dict[str, Any]) -> None:
         super().restore_state(state)
+        restore_splitter(self.splitter, state.get("splitter"))
         lab = state.get("lab")
         if isinstance(lab, dict):
             self.lab.resource.setCurrentText(str(lab.get("resource") or ""))
             self.lab.where.setText(str(lab.get("where") or ""))
             self.lab.order.setText(str(lab.get("order") or ""))
+            if isinstance(lab.get("limit"), int):
+                self.lab.limit.setValue(lab["limit"])
+            restore_splitter(self.lab.splitter, lab.get("splitter"))
+            restore_splitter(self.lab.right, lab.get("right"))
+            if isinstance(lab.get("results"), dict):
+                self.lab.results.restore_state(lab["results"])

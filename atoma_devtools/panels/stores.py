@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..master_detail import MasterDetail, Row
+from ..master_detail import MasterDetail, Row, restore_splitter, splitter_state
 from ._query_input import parse_order, parse_where
 from .base import Context, Panel
 
@@ -108,6 +108,8 @@ class StoresPanel(Panel):
         self._cursors: list[str | None] = [None]  # 'after' token of each page visited
         self._next: str | None = None
         self._last_counts: dict[str, int] = {}
+        # Column widths per resource: each resource has columns of its own.
+        self._headers: dict[str, str] = {}
         if names:
             self.resources.setCurrentItem(self.resources.topLevelItem(0))
 
@@ -127,8 +129,12 @@ class StoresPanel(Panel):
 
     def _on_resource(self) -> None:
         item = self.resources.currentItem()
+        if self._resource is not None:
+            self._headers[self._resource] = self.md.header_state()
         self._resource = None if item is None else item.data(0, Qt.ItemDataRole.UserRole)
         self._set_fields_columns()
+        if self._resource is not None:
+            self.md.restore_header(self._headers.get(self._resource))
         self.first_page()
 
     def _set_fields_columns(self) -> None:
@@ -243,23 +249,28 @@ class StoresPanel(Panel):
         return f"{sum(self._last_counts.values()):,}" if self._last_counts else ""
 
     def save_state(self) -> dict[str, Any]:
+        base = super().save_state()
+        base.get("md", {}).pop("header", None)  # widths are kept per resource below
         return {
-            **super().save_state(),
+            **base,
             "where": self.where.text(),
             "order": self.order.text(),
             "resource": self._resource,
-            "splitter": bytes(self.splitter.saveState().data()).hex(),
+            "splitter": splitter_state(self.splitter),
+            "headers": {**self._headers, **({self._resource: self.md.header_state()} if self._resource else {})},
         }
 
     def restore_state(self, state: dict[str, Any]) -> None:
         super().restore_state(state)
         self.where.setText(str(state.get("where") or ""))
         self.order.setText(str(state.get("order") or ""))
-        raw = state.get("splitter")
-        if isinstance(raw, str) and raw:
-            from PySide6.QtCore import QByteArray
-
-            self.splitter.restoreState(QByteArray(bytes.fromhex(raw)))
+        restore_splitter(self.splitter, state.get("splitter"))
         res = state.get("resource")
-        if isinstance(res, str) and res in self.client.schema:
+        if isinstance(res, str) and res in self.client.schema and res != self._resource:
             self.select_resource(res)
+        # After switching (which files the widths shown until now): the saved ones win.
+        headers = state.get("headers")
+        if isinstance(headers, dict):
+            self._headers.update({k: v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)})
+        if self._resource is not None:
+            self.md.restore_header(self._headers.get(self._resource))

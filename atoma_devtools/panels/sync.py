@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from .._format import fmt_age, status_style
-from ..master_detail import MasterDetail
+from ..master_detail import MasterDetail, restore_splitter, splitter_state
 from .base import Context, Panel
 from .events import event_row, event_type
 
@@ -185,12 +185,8 @@ class SyncPanel(Panel):
         return self._state
 
     def save_state(self) -> dict[str, Any]:
-        return {**super().save_state(), "splitter": bytes(self.splitter.saveState().data()).hex()}
+        return {**super().save_state(), "splitter": splitter_state(self.splitter)}
 
     def restore_state(self, state: dict[str, Any]) -> None:
         super().restore_state(state)
-        raw = state.get("splitter")
-        if isinstance(raw, str) and raw:
-            from PySide6.QtCore import QByteArray
-
-            self.splitter.restoreState(QByteArray(bytes.fromhex(raw)))
+        restore_splitter(self.splitter, state.get("splitter"))

@@ -255,7 +255,9 @@ def test_match_uses_full_text_index_case_insensitively(client: atoma.Client) -> 
     tasks.update("2", {"title": "Juice"})
     tasks.delete("1")
     assert tasks.find(where={"title": {"match": "milk"}}).items == []
-    assert "fts_tasks_0" in tasks.explain(where={"title": {"match": "juice"}}).sql
+    plan = tasks.explain(where={"title": {"match": "juice"}})
+    assert "fts_tasks_0" in plan.sql
+    assert plan.indexes == ["fts_tasks_0", "INTEGER PRIMARY KEY"]  # the match, then rowid lookups
 
 
 def test_everything_survives_close_and_reopen(db: str) -> None:

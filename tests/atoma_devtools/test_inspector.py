@@ -90,6 +90,11 @@ def test_indexes_sizes_and_query_lab(inspector: Inspector) -> None:
     p.lab.order.setText("")
     res = p.lab.run()
     assert res is not None and res.full_scan and res.total == 35 and "full table scan" in p.lab.summary.text()
+    p.md.select_key("fts_tasks_0")  # a full-text match is an index search, not a scan
+    p._try(p.md.selected_rows())
+    res = p.lab.last
+    assert res is not None and res.indexes[0] == "fts_tasks_0" and not res.full_scan
+    assert "fts_tasks_0" in p.lab.summary.text() and "full table scan" not in p.lab.summary.text()
     p.lab.where.setText('{"nope": 1}')
     assert p.lab.run() is None and "nope" in p.lab.summary.text()
 
@@ -300,3 +305,48 @@ def test_open_inspector_keeps_the_window_alive(client: atoma.Client, settings: Q
     win = open_inspector(client, settings=settings)
     assert win.isVisible() and win in app._atoma_inspectors
     win.close()
+
+
+def test_splitters_limits_and_column_widths_are_remembered(client: atoma.Client, settings: QSettings, app) -> None:  # type: ignore[no-untyped-def]
+    def opened() -> Inspector:
+        win = Inspector(client, settings=settings)
+        win.resize(1100, 700)
+        win.show()
+        win.refresh_now()
+        app.processEvents()
+        return win
+
+    win = opened()
+    indexes = win.show_panel("Indexes")
+    assert isinstance(indexes, IndexesPanel)
+    app.processEvents()
+    indexes.splitter.setSizes([200, 400])
+    indexes.lab.splitter.setSizes([250, 600])
+    indexes.lab.right.setSizes([90, 300])
+    indexes.lab.limit.setValue(7)
+    wanted = indexes.splitter.sizes(), indexes.lab.splitter.sizes(), indexes.lab.right.sizes()
+    stores = win.show_panel("Stores")
+    assert isinstance(stores, StoresPanel)
+    stores.select_resource("tasks")
+    app.processEvents()
+    stores.md.view.setColumnWidth(1, 240)  # tasks: its "title" column
+    stores.select_resource("projects")
+    app.processEvents()
+    stores.md.view.setColumnWidth(1, 333)  # projects: a column of its own
+    win.close()
+    win.shutdown()
+
+    again = opened()
+    i2 = again.panel("Indexes")
+    assert isinstance(i2, IndexesPanel)
+    again.show_panel("Indexes")
+    app.processEvents()
+    assert (i2.splitter.sizes(), i2.lab.splitter.sizes(), i2.lab.right.sizes()) == wanted
+    assert i2.lab.limit.value() == 7
+    s2 = again.panel("Stores")
+    assert isinstance(s2, StoresPanel)
+    assert s2.resource == "projects" and s2.md.view.columnWidth(1) == 333
+    s2.select_resource("tasks")
+    assert s2.md.view.columnWidth(1) == 240
+    again.shutdown()
+    again.deleteLater()
