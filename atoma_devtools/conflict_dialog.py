@@ -70,15 +70,20 @@ def _text(value: Any, deleted: bool = False) -> str:
 
 
 class FieldChoice:
-    """The decision for one conflicting field: ``mine``, ``theirs``, ``edit`` (with a value) or none."""
+    """The decision for one conflicting field: ``mine``, ``theirs``, ``edit`` (with a value) or none.
 
-    __slots__ = ("field", "choice", "value", "valid")
+    ``text`` is what the person typed in the editor (``None`` unless typed): kept as typed, so a
+    rebuilt view shows the same (possibly invalid) text rather than the last valid ``value``.
+    """
+
+    __slots__ = ("field", "choice", "value", "valid", "text")
 
     def __init__(self, field: str) -> None:
         self.field = field
         self.choice: str | None = None
         self.value: Any = MISSING
         self.valid = True
+        self.text: str | None = None
 
     @property
     def decided(self) -> bool:
@@ -104,6 +109,8 @@ class ConflictDialog(QDialog):
         self.result_conflict: Conflict | None = None
         self._future: asyncio.Future[Conflict | None] | None = None
         self._busy = False
+        self._task: asyncio.Task[Any] | None = None  # the apply() started by a button, if running
+        self._finishes = 0  # how often the dialog was closed: apply() applies nothing after one
         self.setModal(False)
         self.setWindowTitle(f"Resolve conflict — {conflict.resource}")
         self.resize(900, 560)
@@ -131,6 +138,8 @@ class ConflictDialog(QDialog):
         self.keep_button.clicked.connect(lambda: self.keep_mine())
         self.take_button.clicked.connect(lambda: self.take_theirs())
         self.merge_button.clicked.connect(lambda: self.apply_merge())
+        # Never disabled, not even while busy: a person can always walk away, and closing
+        # cancels the pending re-check so nothing is applied (see _on_finished).
         self.later_button.clicked.connect(self.reject)
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -163,7 +172,12 @@ class ConflictDialog(QDialog):
             prev = old.get(f)
             # Keep a person's decisions across a reload only where they still make sense.
             if prev is not None and prev.choice in ("mine", "edit"):
-                c.choice, c.value, c.valid = prev.choice, prev.value, prev.valid
+                c.choice, c.value, c.valid, c.text = prev.choice, prev.value, prev.valid, prev.text
+                if c.text is not None:
+                    # Re-read what was typed against the new record (text vs JSON may differ).
+                    value, c.valid = self._parse_edit(f, c.text)
+                    if c.valid:
+                        c.value = value
             self.choices[f] = c
         c = conflict
         where = f"<b>{html.escape(c.resource)}</b> / <code>{html.escape(c.entity_id)}</code>"
@@ -257,7 +271,10 @@ class ConflictDialog(QDialog):
                 choice = self.choices[f]
                 if choice.choice is not None:
                     combo.setCurrentIndex({"mine": 1, "theirs": 2, "edit": 3}[choice.choice])
-                    edit.setText(self._edit_text(f, choice.value))
+                    # What was typed, even if invalid, with its error style: the view must
+                    # match the decision state ("Still to decide" while the text is bad).
+                    edit.setText(choice.text if choice.text is not None else self._edit_text(f, choice.value))
+                    self._style_editor(edit, choice.valid)
                 combo.currentIndexChanged.connect(lambda i, f=f: self._on_choice(f, i))
                 edit.textEdited.connect(lambda text, f=f: self._on_edit(f, text))
                 self.grid.addWidget(combo, r, 4)
@@ -280,6 +297,7 @@ class ConflictDialog(QDialog):
         for col, stretch in enumerate((1, 2, 2, 2, 0, 2)):
             self.grid.setColumnStretch(col, stretch)
         self.grid.setRowStretch(r + 1, 1)
+        self.grid_host.setEnabled(not self._busy)  # rebuilt mid-apply (server moved): stay locked
         self.scroll.setWidget(self.grid_host)
 
     # -- decisions --------------------------------------------------------------------------
@@ -302,7 +320,7 @@ class ConflictDialog(QDialog):
         c = self.choices[field]
         combo, edit = self.editors[field]
         local, server = self.conflict.local or {}, self.conflict.server or {}
-        c.valid = True
+        c.valid, c.text = True, None
         if index == 1:
             c.choice, c.value = "mine", local.get(field, MISSING)
         elif index == 2:
@@ -315,7 +333,7 @@ class ConflictDialog(QDialog):
         else:
             c.choice, c.value = None, MISSING
         edit.setText(self._edit_text(field, c.value))
-        edit.setStyleSheet("")
+        self._style_editor(edit, True)
         self._update_buttons()
 
     def _on_edit(self, field: str, text: str) -> None:
@@ -325,18 +343,28 @@ class ConflictDialog(QDialog):
             combo.blockSignals(True)
             combo.setCurrentIndex(3)
             combo.blockSignals(False)
-        c.choice = "edit"
-        if self._plain_text_field(field):
-            c.value, c.valid = text, True
-        else:
-            try:
-                c.value = msgspec.json.decode(text) if text.strip() else MISSING
-                c.valid = text.strip() != ""
-            except msgspec.DecodeError:
-                c.valid = False
-        edit.setStyleSheet("" if c.valid else "QLineEdit { border: 2px solid #c53030; }")
-        edit.setToolTip("" if c.valid else "Not valid JSON (strings need quotes: \"text\")")
+        c.choice, c.text = "edit", text
+        value, c.valid = self._parse_edit(field, text)
+        if c.valid or not text.strip():
+            c.value = value  # an unparsable text keeps the last valid value (used by "Edit…")
+        self._style_editor(edit, c.valid)
         self._update_buttons()
+
+    def _parse_edit(self, field: str, text: str) -> tuple[Any, bool]:
+        """The value typed for ``field`` and whether it is acceptable (empty JSON is not)."""
+        if self._plain_text_field(field):
+            return text, True
+        if not text.strip():
+            return MISSING, False
+        try:
+            return msgspec.json.decode(text), True
+        except msgspec.DecodeError:
+            return MISSING, False
+
+    @staticmethod
+    def _style_editor(edit: QLineEdit, valid: bool) -> None:
+        edit.setStyleSheet("" if valid else "QLineEdit { border: 2px solid #c53030; }")
+        edit.setToolTip("" if valid else "Not valid JSON (strings need quotes: \"text\")")
 
     def _plain_text_field(self, field: str) -> bool:
         """Whether every side holds text here: then the editor takes plain text, not JSON."""
@@ -408,11 +436,14 @@ class ConflictDialog(QDialog):
         except RuntimeError:
             self._show_notice("No asyncio loop is running; the dialog needs qasync's event loop to talk to the server.")
             return None
-        task = loop.create_task(self.apply(resolution))
+        self._task = task = loop.create_task(self.apply(resolution))
 
         def done(t: asyncio.Task[Any]) -> None:
-            if not t.cancelled() and t.exception() is not None:
-                exc = t.exception()
+            if self._task is t:
+                self._task = None
+            # Retrieve the exception (never "never retrieved"); a cancel is the person closing.
+            exc = None if t.cancelled() else t.exception()
+            if exc is not None:
                 self._show_notice(f"Could not resolve: {exc}")
 
         task.add_done_callback(done)
@@ -423,13 +454,18 @@ class ConflictDialog(QDialog):
         ``None`` if the server moved (the view is reloaded for a new decision) or the
         conflict was resolved elsewhere meanwhile."""
         inbox = self.client.sync.conflicts
-        self._set_busy(True, "Checking that the server has not changed it again…")
+        finishes = self._finishes
+        self._set_busy(True, "Checking that the server has not changed it again… (“Decide later” stops, applying nothing)")
         try:
             try:
                 fresh = await inbox.check(self.conflict.id)
             except Exception as exc:
                 # Cannot confirm the server's version (offline, server down): apply nothing.
                 self._show_notice(f"Could not check the server's current version, so nothing was applied: {exc}")
+                return None
+            if self._finishes != finishes:
+                # Closed ("Decide later", the close button) while checking: the person walked
+                # away from this decision, so apply nothing; the conflict stays open.
                 return None
             if fresh.server_version != self.conflict.server_version or fresh.server != self.conflict.server:
                 self._server_moved(fresh)
@@ -450,6 +486,8 @@ class ConflictDialog(QDialog):
         finally:
             self._set_busy(False)
         self.result_conflict = updated
+        if self._task is asyncio.current_task():
+            self._task = None  # finishing by our own accept(): _on_finished must not cancel us
         self.resolved.emit(updated)
         self.accept()
         return updated
@@ -471,6 +509,8 @@ class ConflictDialog(QDialog):
         self._busy = busy
         if text:
             self.status.setText(text)
+        # No edits while a decision is in flight: what is applied is what was on screen.
+        self.grid_host.setEnabled(not busy)
         self._update_buttons()
 
     # -- awaiting ----------------------------------------------------------------------------
@@ -513,6 +553,11 @@ class ConflictDialog(QDialog):
         return await fut
 
     def _on_finished(self, _code: int) -> None:
+        self._finishes += 1
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            # Closed mid re-check: stop it (apply() also checks _finishes, for direct callers).
+            task.cancel()
         fut = self._future
         if fut is not None and not fut.done():
             fut.set_result(self.result_conflict)

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 import atoma
 from atoma.conflicts import Conflict, KeepLocal, Merged, TakeServer
@@ -41,6 +43,22 @@ class Inbox:
         self.resolved.append((cid, resolution, by))
         tag = type(resolution).__struct_config__.tag
         self.conflict = msgspec.structs.replace(self.conflict, state="resolved", resolution=tag, resolved_by=by, resolved_at_ms=1)
+        return self.conflict
+
+
+class GatedInbox(Inbox):
+    """An inbox whose ``check`` waits for ``gate``: the server re-read is still running while
+    the test acts; ``entered`` is set once the dialog is waiting on it."""
+
+    def __init__(self, conflict: Conflict) -> None:
+        super().__init__(conflict)
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def check(self, cid: int) -> Conflict:
+        self.checks += 1
+        self.entered.set()
+        await self.gate.wait()
         return self.conflict
 
 
@@ -88,6 +106,103 @@ def test_json_fields_are_validated(client: atoma.Client, app) -> None:  # type: 
     dlg._on_edit("priority", "7")
     assert dlg.merged_value() == {"title": "x", "priority": 7}
     dlg.close()
+
+
+def test_an_invalid_edit_survives_a_rebuilt_view(client: atoma.Client, arun, shots: Path) -> None:  # type: ignore[no-untyped-def]
+    c = make_conflict(
+        base={"id": "t1", "version": 3, "title": "x", "priority": 1}, local={"id": "t1", "version": 3, "title": "x", "priority": 2},
+        server={"id": "t1", "version": 5, "title": "x", "priority": 3}, local_changed=("priority",),
+    )
+    box = Inbox(c)
+    client.sync.conflicts = box  # type: ignore[attr-defined]
+
+    def assert_shows_the_bad_text(dlg: ConflictDialog) -> None:
+        _combo, edit = dlg.editors["priority"]  # the current editor: the grid may be rebuilt
+        assert edit.text() == "7{oops" and "border" in edit.styleSheet() and "JSON" in edit.toolTip()
+        assert dlg.undecided == ["priority"] and "Still to decide: priority" in dlg.status.text()
+        assert not dlg.merge_button.isEnabled()
+
+    async def scenario() -> None:
+        dlg = ConflictDialog(client, c)
+        dlg.resize(1000, 560)
+        dlg.open()
+        _combo, edit = dlg.editors["priority"]
+        QTest.keyClicks(edit, "7")  # typed, as a person would: textEdited fires
+        assert dlg.merged_value() == {"title": "x", "priority": 7}
+        QTest.keyClicks(edit, "{oops")  # now not JSON: the last valid value (7) must not come back
+        assert_shows_the_bad_text(dlg)
+        dlg.show_unchanged.setChecked(True)
+        assert_shows_the_bad_text(dlg)
+        shot(dlg, str(shots / "conflict_dialog_invalid_edit.png"))
+        dlg.show_unchanged.setChecked(False)
+        assert_shows_the_bad_text(dlg)
+        # The server moves while deciding: the reload keeps what was typed, and its error.
+        box.conflict = msgspec.structs.replace(c, server={**c.server, "version": 6, "title": "y"}, server_version=6)  # type: ignore[dict-item]
+        assert await dlg.apply(KeepLocal()) is None and dlg.conflict.server_version == 6
+        assert_shows_the_bad_text(dlg)
+        # Fixing the text decides the field again.
+        _combo, edit = dlg.editors["priority"]
+        QTest.keyClick(edit, Qt.Key.Key_End)
+        for _ in "{oops":
+            QTest.keyClick(edit, Qt.Key.Key_Backspace)
+        assert edit.styleSheet() == "" and dlg.merged_value() == {"title": "y", "priority": 7}
+        dlg.close()
+
+    arun(scenario())
+    assert box.resolved == []
+
+
+@pytest.mark.parametrize("how", ["decide_later", "window_close", "direct_apply"])
+def test_closing_during_the_recheck_applies_nothing(client: atoma.Client, arun, how: str) -> None:  # type: ignore[no-untyped-def]
+    box = GatedInbox(make_conflict())
+    client.sync.conflicts = box  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        leaked: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, ctx: leaked.append(ctx))  # e.g. "never retrieved"
+        dlg = ConflictDialog(client, box.conflict)
+        dlg.open()
+        if how == "direct_apply":  # a caller awaiting apply() itself: cannot be cancelled by us
+            task = asyncio.ensure_future(dlg.apply(KeepLocal()))
+        else:
+            task = dlg.keep_mine()  # what the "Keep mine" button calls; returns the apply task
+        assert task is not None
+        await asyncio.wait_for(box.entered.wait(), 5)
+        # Busy: the deciding buttons and the fields are locked, the status says why, but
+        # leaving is always possible (checked below, once the outcome is known).
+        busy = (dlg.keep_button.isEnabled(), dlg.take_button.isEnabled(), dlg.grid_host.isEnabled(), dlg.later_button.isEnabled())
+        assert "Checking" in dlg.status.text()
+        if how == "window_close":
+            dlg.close()  # what the title bar's close button does
+        else:
+            dlg.later_button.click()
+        fut = dlg.result_future
+        assert fut is not None and fut.done() and fut.result() is None and not dlg.isVisible()
+        box.gate.set()  # the server answers only after the person has left
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done == {task}
+        if how == "direct_apply":
+            assert task.result() is None
+        else:
+            assert task.cancelled()
+        assert box.resolved == [] and box.conflict.state == "open"  # still in the inbox, to decide later
+        assert busy == (False, False, False, True)
+        assert not dlg._busy and dlg.keep_button.isEnabled() and dlg.grid_host.isEnabled()
+        del task, done
+        import gc
+
+        gc.collect()  # an unretrieved task exception is reported when the task is collected
+        assert leaked == []
+        # Opened again, the dialog decides normally.
+        dlg.open()
+        box.gate.set()
+        dlg.keep_button.click()
+        out = await dlg.wait()
+        assert out is not None and out.resolution == "keep_local"
+
+    arun(scenario())
+    assert [type(r).__name__ for _, r, _ in box.resolved] == ["KeepLocal"]
 
 
 def test_apply_merge_rechecks_then_resolves_and_the_result_is_awaitable(client: atoma.Client, inbox: Inbox, arun) -> None:  # type: ignore[no-untyped-def]
