@@ -304,7 +304,9 @@ class Inspector(QMainWindow):
             if stale:
                 took = time.perf_counter() - t0
                 self.refresh_seconds += took
-                self._set_gap(self._last_cost_s + took)
+                # Part of this round's cost: the repaint's re-spacing (event()) keeps it.
+                self._last_cost_s = (self._last_cost_s if self._paint_pending else 0.0) + took
+                self._set_gap(self._last_cost_s)
         self._update_badges()
 
     def refresh_now(self) -> None:

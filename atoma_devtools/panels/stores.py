@@ -243,7 +243,10 @@ class StoresPanel(Panel):
         self.next_btn.setEnabled(self._next is not None)
 
     def update_badge(self) -> None:
-        self._refresh_counts()
+        # Only the totals (a covering scan of a live-rows index), not the per-resource
+        # "unsynced" sums the full refresh reads: those scan every row.
+        for name in list(self._last_counts) or list(self.client.schema.resources):
+            self._last_counts[name] = self.client.store(name).count()
 
     def badge(self) -> str:
         return f"{sum(self._last_counts.values()):,}" if self._last_counts else ""
