@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -120,13 +120,18 @@ class Panel(QWidget):
     def do_refresh(self) -> None:
         self.dirty = False
         self.refresh_count += 1
+        self._guarded(self.refresh, "refresh")
+
+    def _guarded(self, step: Callable[[], None], what: str) -> None:
+        """Run ``step`` if the client is open; a failure is logged and reported in the status
+        bar, never raised: a panel bug must not take the app down."""
         if not self.client.is_open:
             return
         try:
-            self.refresh()
-        except Exception as exc:  # noqa: BLE001 - a panel bug must not take the app down
-            log.exception("inspector panel %s failed to refresh", self.title)
-            self.ctx.report(f"{self.title}: refresh failed: {exc}", error=True)
+            step()
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.exception("inspector panel %s: %s failed", self.title, what)
+            self.ctx.report(f"{self.title}: {what} failed: {exc}", error=True)
 
     def on_events(self, events: list[Any], lost: int = 0) -> None:
         """The events of ``event_types`` since the last batch, oldest first (on the GUI
@@ -157,13 +162,7 @@ class Panel(QWidget):
 
     def do_update_badge(self) -> None:
         """:meth:`update_badge`, with a failure logged and reported instead of raised."""
-        if not self.client.is_open:
-            return
-        try:
-            self.update_badge()
-        except Exception as exc:  # noqa: BLE001 - a panel bug must not take the app down
-            log.exception("inspector panel %s failed to count", self.title)
-            self.ctx.report(f"{self.title}: counting failed: {exc}", error=True)
+        self._guarded(self.update_badge, "counting")
 
     def save_state(self) -> dict[str, Any]:
         return {"md": self.md.save_state()} if self.md is not None else {}

@@ -76,3 +76,17 @@ def _delete_widgets(qapp):  # type: ignore[no-untyped-def]
 
     gc.collect()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+@pytest.fixture
+def inspector(client: atoma.Client, settings: QSettings, app):  # type: ignore[no-untyped-def]
+    """An Inspector over ``client``, shown at 1100x700 and refreshed once."""
+    from atoma_devtools import Inspector
+
+    win = Inspector(client, settings=settings)
+    win.resize(1100, 700)
+    win.show()
+    win.refresh_now()
+    yield win
+    win.shutdown()
+    win.deleteLater()

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import msgspec
-import pytest
 from PySide6.QtCore import QSettings, QTimer
 
 import atoma
@@ -15,17 +14,6 @@ from atoma_devtools import Inspector, open_inspector
 from atoma_devtools.panels import EventsPanel, HistoryPanel, IndexesPanel, OutboxPanel, StoresPanel
 
 from .helpers import shot
-
-
-@pytest.fixture
-def inspector(client: atoma.Client, settings: QSettings, app):  # type: ignore[no-untyped-def]
-    win = Inspector(client, settings=settings)
-    win.resize(1100, 700)
-    win.show()
-    win.refresh_now()
-    yield win
-    win.shutdown()
-    win.deleteLater()
 
 
 def test_every_panel_renders_real_data_and_screenshots(inspector: Inspector, client: atoma.Client, shots: Path, app) -> None:  # type: ignore[no-untyped-def]

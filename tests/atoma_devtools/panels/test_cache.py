@@ -5,12 +5,10 @@ Invalidate act on stale and fetching rows too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QTextCursor
 
 import atoma
@@ -40,17 +38,6 @@ def clock(client: atoma.Client) -> FakeClock:
     c = FakeClock()
     client.remote_cache.clock = c
     return c
-
-
-@pytest.fixture
-def inspector(client: atoma.Client, settings: QSettings, app: Any) -> Iterator[Inspector]:
-    win = Inspector(client, settings=settings)
-    win.resize(1100, 700)
-    win.show()
-    win.refresh_now()
-    yield win
-    win.shutdown()
-    win.deleteLater()
 
 
 def cache_panel(win: Inspector) -> CachePanel:

@@ -3,13 +3,11 @@ when it is selected (Diff tab, metadata, Copy as JSON), never an empty "identica
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from PySide6.QtCore import QSettings
 
 import atoma
 from atoma_devtools import Inspector
@@ -32,14 +30,9 @@ def many_steps(client: atoma.Client) -> atoma.Client:
 
 
 @pytest.fixture
-def inspector(many_steps: atoma.Client, settings: QSettings, app: Any) -> Iterator[Inspector]:
-    win = Inspector(many_steps, settings=settings)
-    win.resize(1100, 700)
-    win.show()
-    win.refresh_now()
-    yield win
-    win.shutdown()
-    win.deleteLater()
+def inspector(many_steps: atoma.Client, inspector: Inspector) -> Inspector:
+    """The shared inspector, opened after ``many_steps`` wrote its steps."""
+    return inspector
 
 
 @pytest.fixture
