@@ -3,8 +3,9 @@
 * :class:`Row` -- one record: display cells, the record itself (``data``), a status word,
   metadata, and optionally a before/after pair for the diff tab.
 * :class:`RowModel` -- a table model over rows that updates incrementally (same keys:
-  ``dataChanged``; a ring buffer that dropped old rows and gained new ones: remove/insert;
-  anything else: reset), so live panels keep selection and scroll position.
+  ``dataChanged``; otherwise runs of removed and inserted rows, a layout change when kept
+  rows move; a reset only for duplicate keys or new columns), so live panels keep selection
+  and scroll position.
 * :class:`RowFilter` -- a proxy that searches *inside values* (the row's JSON text) and
   filters by status chips.
 * :class:`StatusChips` -- checkable chips, each a glyph + status word + count, coloured.
@@ -164,9 +165,7 @@ class RowModel(QAbstractTableModel):
             return
         drop = self._ring_shift(old_keys, new_keys)
         if drop is None:
-            self.beginResetModel()
-            self._rows = new
-            self.endResetModel()
+            self._diff_rows(old_keys, new, new_keys)
             return
         kept = len(old) - drop
         changed = kept and any(not a.same(b) for a, b in zip(old[drop:], new[:kept]))
@@ -182,6 +181,59 @@ class RowModel(QAbstractTableModel):
             self._rows.extend(new[kept:])
             self.endInsertRows()
 
+    def _diff_rows(self, old_keys: list[Hashable], new: list[Row], new_keys: list[Hashable]) -> None:
+        """Any other change, as row signals a view keeps its selection and scroll through:
+        runs of removed rows, a layout change if the kept rows changed order (persistent
+        indexes follow their rows), runs of inserted rows, then ``dataChanged`` for kept rows
+        whose content changed. Duplicate keys cannot be matched: then a reset."""
+        new_pos = {k: i for i, k in enumerate(new_keys)}
+        old_set = set(old_keys)
+        if len(new_pos) != len(new_keys) or len(old_set) != len(old_keys):
+            self.beginResetModel()
+            self._rows = new
+            self.endResetModel()
+            return
+        # 1. removals, bottom up, one signal per contiguous run
+        i = len(self._rows)
+        while i > 0:
+            if self._rows[i - 1].key in new_pos:
+                i -= 1
+                continue
+            end = i
+            while i > 0 and self._rows[i - 1].key not in new_pos:
+                i -= 1
+            self.beginRemoveRows(QModelIndex(), i, end - 1)
+            del self._rows[i:end]
+            self.endRemoveRows()
+        # 2. the kept rows in their new order
+        target = [k for k in new_keys if k in old_set]
+        if [r.key for r in self._rows] != target:
+            self.layoutAboutToBeChanged.emit()
+            persistent = self.persistentIndexList()
+            keys = [self._rows[p.row()].key for p in persistent]
+            by_key = {r.key: r for r in self._rows}
+            self._rows = [by_key[k] for k in target]
+            at = {k: n for n, k in enumerate(target)}
+            self.changePersistentIndexList(persistent, [self.index(at[k], p.column()) for p, k in zip(persistent, keys)])
+            self.layoutChanged.emit()
+        # 3. insertions, left to right: rows before position i already match ``new``
+        i = 0
+        while i < len(new):
+            if new_keys[i] in old_set:
+                i += 1
+                continue
+            start = i
+            while i < len(new) and new_keys[i] not in old_set:
+                i += 1
+            self.beginInsertRows(QModelIndex(), start, i - 1)
+            self._rows[start:start] = new[start:i]
+            self.endInsertRows()
+        # 4. new content for the kept rows
+        changed = [n for n, (a, b) in enumerate(zip(self._rows, new)) if a is not b and not a.same(b)]
+        self._rows = new
+        if changed:
+            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], len(self.columns) - 1))
+
     @staticmethod
     def _ring_shift(old: list[Hashable], new: list[Hashable]) -> int | None:
         """How many rows fell off the front if ``new`` is ``old`` minus a prefix plus a suffix."""
@@ -194,6 +246,8 @@ class RowModel(QAbstractTableModel):
         kept = len(old) - drop
         if kept > len(new) or old[drop:] != new[:kept]:
             return None
+        if drop and len(new) > kept and not set(old[:drop]).isdisjoint(new[kept:]):
+            return None  # a dropped row came back: not a ring buffer, it moved
         return drop
 
     # -- Qt model API ----------------------------------------------------------------------

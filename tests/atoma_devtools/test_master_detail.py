@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+from PySide6.QtCore import QPersistentModelIndex
 from PySide6.QtGui import QGuiApplication
 
 from atoma_devtools.master_detail import DetailPane, MasterDetail, Row, RowModel
@@ -30,9 +31,32 @@ def test_model_updates_incrementally_and_passes_the_model_tester(qtmodeltester, 
     assert seen == ["changed"]
     assert m.data(m.index(0, 2)) == "✓ acked"  # the colour is paired with a glyph and the word
     seen.clear()
-    m.set_rows(rows([9, 1]))
-    assert seen == ["reset"]
+    m.set_rows(rows([9, 1]))  # everything new: one run out, one run in, never a reset
+    assert seen == ["removed", "inserted"] and [r.key for r in m.rows] == [9, 1]
     qtmodeltester.check(m)
+
+
+def test_any_change_keeps_the_selected_row(qtmodeltester, app) -> None:  # type: ignore[no-untyped-def]
+    """Rows leave from the middle, kept rows change order, new ones arrive between them: the
+    model says so row by row, and a persistent index (what a view's selection is) stays on
+    its row."""
+    m = RowModel(["n", "name", "state"], status_column=2)
+    qtmodeltester.check(m)
+    m.set_rows(rows([1, 2, 3, 4, 5, 6]))
+    seen: list[str] = []
+    for signal, name in ((m.modelReset, "reset"), (m.rowsRemoved, "removed"), (m.rowsInserted, "inserted"),
+                         (m.layoutChanged, "moved"), (m.dataChanged, "changed")):
+        signal.connect(lambda *a, name=name: seen.append(name))
+    selected = QPersistentModelIndex(m.index(4, 1))  # row of key 5
+    m.set_rows(rows([6, 5, 10, 11, 1]) + rows([2], status="acked"))
+    assert [r.key for r in m.rows] == [6, 5, 10, 11, 1, 2]
+    assert "reset" not in seen and {"removed", "moved", "inserted", "changed"} <= set(seen)
+    assert selected.isValid() and m.data(m.index(selected.row(), 0)) == "5" and selected.column() == 1
+    assert m.data(m.index(5, 2)) == "✓ acked"
+    qtmodeltester.check(m)
+    seen.clear()
+    m.set_rows(rows([1, 1]))  # duplicate keys cannot be matched: the one case for a reset
+    assert seen == ["reset"]
 
 
 def test_search_matches_inside_values_and_chips_filter_by_status(app) -> None:  # type: ignore[no-untyped-def]
@@ -93,3 +117,12 @@ def test_actions_follow_the_selection(app) -> None:  # type: ignore[no-untyped-d
     assert b.isEnabled()
     b.click()
     assert got == [[2]]
+
+
+def test_the_view_keeps_its_selection_through_a_live_change(app) -> None:  # type: ignore[no-untyped-def]
+    md = MasterDetail(["n", "name", "state"], status_column=2)
+    md.set_rows(rows([1, 2, 3, 4, 5, 6]))
+    md.select_key(4)
+    md.set_rows(rows([7, 4, 1]) + rows([6], status="acked"))  # removed, moved, inserted, changed
+    assert [r.key for r in md.selected_rows()] == [4]
+    assert md.current_row() is not None and md.current_row().key == 4
