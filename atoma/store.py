@@ -34,7 +34,8 @@ _dec = msgspec.json.Decoder()
 _MAX_ID = 256
 # An index named in a plan line: a b-tree index, a full-text index (an FTS5 virtual table
 # that answers MATCH), or the rowid itself.
-_INDEX_RE = re.compile(r"USING (?:COVERING )?INDEX (\S+)|SCAN (\S+) VIRTUAL TABLE INDEX|USING (INTEGER PRIMARY KEY)")
+# (Only fts_ tables: json_each, which `in` filters use, is a virtual table too.)
+_INDEX_RE = re.compile(r"USING (?:COVERING )?INDEX (\S+)|SCAN (fts_\S+) VIRTUAL TABLE INDEX|USING (INTEGER PRIMARY KEY)")
 
 
 class Page(Sequence[T]):
