@@ -170,6 +170,10 @@ class Inspector(QMainWindow):
         self.restore_settings()
         if self.sidebar.currentRow() < 0:
             self.sidebar.setCurrentRow(0)
+        # Every badge counted once at opening (a rejected intent shows before any event).
+        for p in self.panels:
+            if p is not self.current_panel:
+                p.do_update_badge()
         self._update_badges()
 
     # -- panels ------------------------------------------------------------------------------
@@ -298,14 +302,17 @@ class Inspector(QMainWindow):
         # same budget as refreshes).
         if self.isVisible():
             t0 = time.perf_counter()
-            stale = [q for q in self.panels if q is not p and q.dirty]
+            # Only panels whose events came since their last count: a quiet one is current.
+            stale = [q for q in self.panels if q is not p and q.badge_stale]
             for q in stale:
                 q.do_update_badge()
             if stale:
                 took = time.perf_counter() - t0
                 self.refresh_seconds += took
-                # Part of this round's cost: the repaint's re-spacing (event()) keeps it.
+                # Part of this round's cost: the repaint's re-spacing (event()) keeps it,
+                # and the throttle spaces the next round from now, as after a refresh.
                 self._last_cost_s = (self._last_cost_s if self._paint_pending else 0.0) + took
+                self._last_refresh = time.monotonic()
                 self._set_gap(self._last_cost_s)
         self._update_badges()
 

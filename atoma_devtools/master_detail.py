@@ -682,6 +682,12 @@ class MasterDetail(QWidget):
         self.model.set_columns(columns)
         self._sized = False
 
+    @property
+    def columns_fitted(self) -> bool:
+        """Whether the column widths were fitted to rows (or restored) since the columns were
+        last set: only then are they worth keeping."""
+        return self._sized
+
     def header_state(self) -> str:
         """The column widths and order, as :func:`splitter_state` text."""
         return splitter_state(self.view.horizontalHeader())

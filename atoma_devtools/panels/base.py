@@ -111,14 +111,27 @@ class Panel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.client = ctx.client
+        self.badge_stale = True  # its events came since the badge was last counted
         self.dirty = True
         self.refresh_count = 0
+
+    @property
+    def dirty(self) -> bool:
+        """Whether what the panel shows may be out of date (refreshed when next shown)."""
+        return self._dirty
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        self._dirty = value
+        if value:
+            self.badge_stale = True
 
     def refresh(self) -> None:
         """Re-read what the panel shows (called coalesced, while visible)."""
 
     def do_refresh(self) -> None:
         self.dirty = False
+        self.badge_stale = False
         self.refresh_count += 1
         self._guarded(self.refresh, "refresh")
 
@@ -162,6 +175,7 @@ class Panel(QWidget):
 
     def do_update_badge(self) -> None:
         """:meth:`update_badge`, with a failure logged and reported instead of raised."""
+        self.badge_stale = False
         self._guarded(self.update_badge, "counting")
 
     def save_state(self) -> dict[str, Any]:

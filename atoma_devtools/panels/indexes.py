@@ -218,7 +218,8 @@ class IndexesPanel(Panel):
                 "limit": lab.limit.value(),
                 "splitter": splitter_state(lab.splitter),
                 "right": splitter_state(lab.right),
-                "results": lab.results.save_state(),
+                # Not its column widths: every run sets the columns of its resource anew.
+                "results": {k: v for k, v in lab.results.save_state().items() if k != "header"},
             },
             "splitter": splitter_state(self.splitter),
         }

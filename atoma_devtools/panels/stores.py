@@ -129,7 +129,7 @@ class StoresPanel(Panel):
 
     def _on_resource(self) -> None:
         item = self.resources.currentItem()
-        if self._resource is not None:
+        if self._resource is not None and self.md.columns_fitted:
             self._headers[self._resource] = self.md.header_state()
         self._resource = None if item is None else item.data(0, Qt.ItemDataRole.UserRole)
         self._set_fields_columns()
@@ -260,7 +260,7 @@ class StoresPanel(Panel):
             "order": self.order.text(),
             "resource": self._resource,
             "splitter": splitter_state(self.splitter),
-            "headers": {**self._headers, **({self._resource: self.md.header_state()} if self._resource else {})},
+            "headers": {**self._headers, **({self._resource: self.md.header_state()} if self._resource and self.md.columns_fitted else {})},
         }
 
     def restore_state(self, state: dict[str, Any]) -> None:

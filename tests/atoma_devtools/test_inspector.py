@@ -331,6 +331,8 @@ def test_splitters_limits_and_column_widths_are_remembered(client: atoma.Client,
     app.processEvents()
     assert (i2.splitter.sizes(), i2.lab.splitter.sizes(), i2.lab.right.sizes()) == wanted
     assert i2.lab.limit.value() == 7
+    # not the lab results' column widths: each run sets its resource's columns afresh
+    assert "header" not in i2.save_state()["lab"]["results"]
     s2 = again.panel("Stores")
     assert isinstance(s2, StoresPanel)
     assert s2.resource == "projects" and s2.md.view.columnWidth(1) == 333
@@ -338,3 +340,73 @@ def test_splitters_limits_and_column_widths_are_remembered(client: atoma.Client,
     assert s2.md.view.columnWidth(1) == 240
     again.shutdown()
     again.deleteLater()
+
+
+def test_badges_are_counted_at_opening_and_recounts_follow_the_throttle(client: atoma.Client, settings: QSettings, app, qtbot) -> None:  # type: ignore[no-untyped-def]
+    win = Inspector(client, settings=settings, refresh_ms=20, steady_ms=600)
+    win.resize(900, 600)
+    win.show()
+    titles = [p.title for p in win.panels]
+    outbox_item = win.sidebar.item(titles.index("Outbox"))
+    assert win.current_panel.title != "Outbox"
+    assert "✕ 1" in outbox_item.text()  # the seeded rejected intent, before any event
+    win.show_panel("Conflicts")  # a panel the writes below do not touch
+    stores = win.panel("Stores")
+    calls: list[float] = []
+    real = stores.update_badge
+
+    def counted() -> None:
+        calls.append(time.monotonic())
+        real()
+
+    stores.update_badge = counted  # type: ignore[method-assign]
+    tasks = client.store("tasks")
+    writes = 0
+
+    def write() -> None:
+        nonlocal writes
+        writes += 1
+        tasks.add({"title": f"stream {writes}"})
+        if writes == 120:
+            ticker.stop()
+
+    ticker = QTimer()
+    ticker.timeout.connect(write)
+    ticker.start(10)  # ~100 writes/s for ~1.2 s: without the throttle, a recount every 20 ms
+    qtbot.waitUntil(lambda: writes == 120, timeout=10_000)
+    qtbot.waitUntil(lambda: win.sidebar.item(titles.index("Stores")).text().endswith(f"{sum(client.store(n).count() for n in client.schema.resources):,}"), timeout=5000)
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert 1 <= len(calls) <= 5, calls
+    assert all(g >= 0.6 * 0.9 for g in gaps), gaps
+    # quiet since: nothing more is recounted
+    n = len(calls)
+    win.flush()
+    assert len(calls) == n
+    win.shutdown()
+    win.deleteLater()
+
+
+def test_an_empty_resource_keeps_no_column_widths(tmp_path: Path, settings: QSettings, app) -> None:  # type: ignore[no-untyped-def]
+    """Widths are kept per resource only once fitted to rows: a resource first seen empty
+    is fitted when rows come, not stuck with the previous resource's widths."""
+    from .helpers import SCHEMA
+
+    def widths(client: atoma.Client, own_settings: QSettings) -> list[int]:
+        win = Inspector(client, settings=own_settings)
+        win.resize(1100, 700)
+        win.show()
+        stores = win.show_panel("Stores")
+        assert isinstance(stores, StoresPanel)
+        stores.select_resource("projects")
+        out = [stores.md.view.columnWidth(i) for i in range(stores.md.model.columnCount())]
+        win.close()
+        win.shutdown()
+        return out
+
+    with atoma.Client(str(tmp_path / "b.db"), SCHEMA) as client:
+        client.store("tasks").add({"title": "a task with a title long enough to widen its column"})
+        widths(client, settings)  # projects seen empty, then the window closes
+        client.store("projects").add({"name": "a project whose name is long enough to need room", "color": "green"})
+        fresh = QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat)
+        # fitted, as on a first visit (the last column stretches to whatever room is left)
+        assert widths(client, settings)[:-1] == widths(client, fresh)[:-1]
