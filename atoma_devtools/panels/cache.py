@@ -130,6 +130,8 @@ class CachePanel(Panel):
         lay.addWidget(self.md)
         # Keys seen in events: CacheKey -> ("fetching" | "stale", client ms when seen)
         self._tracked: OrderedDict[Any, tuple[str, int]] = OrderedDict()
+        # Keys whose rows a person removed (key -> client ms): their queued expiry is ignored.
+        self._forgotten: OrderedDict[Any, int] = OrderedDict()
         # Fresh entries listed by the last refresh (key -> stored_at), to see them expire.
         self._listed: dict[Any, float] = {}
         # Answers as builtins, per (key, stored_at): converted once, not on every tick.
@@ -157,6 +159,9 @@ class CachePanel(Panel):
                 key = CacheKey(ev.resource, ev.params, ev.mode)
                 if ev.reason == "expired" and self._tracked.get(key, ("",))[0] == "stale":
                     continue  # a refresh already saw it expire (and when)
+                forgotten = self._forgotten.get(key)
+                if forgotten is not None and (ev.at_ms or now) <= forgotten:
+                    continue  # swept before the person removed its row: keep it removed
                 self._tracked.pop(key, None)
                 if ev.reason == "expired":
                     self._tracked[key] = ("stale", ev.at_ms or now)
@@ -296,13 +301,18 @@ class CachePanel(Panel):
         dropped and how many of the keys have a request in flight. Such a request is not
         cancelled (the cache has no way to): its answer is cached, and listed, when it arrives."""
         stale = flying = 0
+        now = self._now_ms()
         for key in keys:
+            self._forgotten.pop(key, None)
+            self._forgotten[key] = now  # an expiry event still queued must not bring it back
             self._listed.pop(key, None)  # gone on purpose: not to be shown as expired
             seen = self._tracked.pop(key, None)
             if self.cache.in_flight(key):
                 flying += 1
             elif seen is not None and seen[0] == "stale":
                 stale += 1
+        while len(self._forgotten) > _MAX_TRACKED:
+            self._forgotten.popitem(last=False)
         return stale, flying
 
     @staticmethod
@@ -334,7 +344,9 @@ class CachePanel(Panel):
         self.do_refresh()
 
     def clear(self) -> None:
+        keys = list(dict.fromkeys((*self._tracked, *self._listed)))
         self.ctx.run_sync(self.cache.clear, "clear cache")
+        self._forget(keys)
         self._tracked.clear()
         self._listed.clear()
         self.do_refresh()

@@ -173,3 +173,33 @@ def test_remove_and_invalidate_act_on_stale_and_fetching_rows(
         assert [r.key for r in p.md.rows()] == [home]
 
     arun(scenario())
+
+
+def test_a_removed_row_stays_removed_when_its_expiry_event_comes_late(
+    inspector: Inspector, client: atoma.Client, clock: FakeClock, arun: Any
+) -> None:
+    """The refresh that sees an answer expire also sweeps it, which queues a cache.evicted
+    event; a Remove before that event is drained must not be undone by it."""
+    cache = client.remote_cache
+    p = cache_panel(inspector)
+    p.ticker.setInterval(FAST_TICK_MS)
+    key = key_for(client.store("tasks"), {"done": False})
+
+    async def scenario() -> None:
+        fetch = Gate(answer("Buy milk"))
+        fetch.open()
+        await cache.load(key, fetch)
+        await eventually(lambda: status(p, key) == "fresh", 5, "a fresh row")
+        p.ticker.stop()  # the test drives the refreshes from here
+        inspector.flush()
+        clock.now += 61
+        p.do_refresh()  # sees it expire, and sweeps it: cache.evicted is queued, not drained
+        assert status(p, key) == "stale"
+        assert p.md.select_key(key)
+        p.remove_button.click()
+        assert cells(p, key) is None
+        inspector.flush()  # drains the late cache.evicted
+        p.do_refresh()
+        assert cells(p, key) is None
+
+    arun(scenario())
