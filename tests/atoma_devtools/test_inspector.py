@@ -4,6 +4,7 @@ filters work, actions act, settings are remembered and live refresh stays coales
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -14,6 +15,24 @@ from atoma_devtools import Inspector, open_inspector
 from atoma_devtools.panels import EventsPanel, HistoryPanel, IndexesPanel, OutboxPanel, StoresPanel
 
 from .helpers import shot
+
+
+def start_stream(client: atoma.Client, n: int) -> tuple[QTimer, Callable[[], int]]:
+    """``n`` task writes, one every 10 ms from a QTimer on the GUI thread (a bounded stream);
+    returns the timer (keep it alive) and how many were written so far."""
+    tasks = client.store("tasks")
+    done = [0]
+    ticker = QTimer()
+
+    def write() -> None:
+        done[0] += 1
+        tasks.add({"title": f"stream {done[0]}"})
+        if done[0] == n:
+            ticker.stop()
+
+    ticker.timeout.connect(write)
+    ticker.start(10)
+    return ticker, lambda: done[0]
 
 
 def test_every_panel_renders_real_data_and_screenshots(inspector: Inspector, client: atoma.Client, shots: Path, app) -> None:  # type: ignore[no-untyped-def]
@@ -243,23 +262,11 @@ def test_a_sustained_stream_refreshes_at_the_steady_pace(client: atoma.Client, s
         at.append(time.monotonic())
 
     win._refresh = timed  # type: ignore[method-assign]
-    tasks = client.store("tasks")
-    writes = 0
-
-    def write() -> None:
-        nonlocal writes
-        writes += 1
-        tasks.add({"title": f"stream {writes}"})
-        if writes == 150:
-            ticker.stop()
-
-    ticker = QTimer()
-    ticker.timeout.connect(write)
     t0 = time.monotonic()
-    ticker.start(10)  # ~100 writes/s, 150 writes: a bounded stream of a second and a half
+    _ticker, written = start_stream(client, 150)  # ~100 writes/s: a second and a half
     qtbot.waitUntil(lambda: bool(at), timeout=2000)
     first_shown = at[0] - t0
-    qtbot.waitUntil(lambda: writes == 150, timeout=10_000)
+    qtbot.waitUntil(lambda: written() == 150, timeout=10_000)
     qtbot.waitUntil(lambda: p.resources.topLevelItem(0).text(1) == "390", timeout=5000)
     gaps = [b - a for a, b in zip(at, at[1:])]
     assert first_shown < 0.4, first_shown  # not held back to the steady pace (600 ms)
@@ -360,20 +367,9 @@ def test_badges_are_counted_at_opening_and_recounts_follow_the_throttle(client: 
         real()
 
     stores.update_badge = counted  # type: ignore[method-assign]
-    tasks = client.store("tasks")
-    writes = 0
-
-    def write() -> None:
-        nonlocal writes
-        writes += 1
-        tasks.add({"title": f"stream {writes}"})
-        if writes == 120:
-            ticker.stop()
-
-    ticker = QTimer()
-    ticker.timeout.connect(write)
-    ticker.start(10)  # ~100 writes/s for ~1.2 s: without the throttle, a recount every 20 ms
-    qtbot.waitUntil(lambda: writes == 120, timeout=10_000)
+    # ~100 writes/s for ~1.2 s: without the throttle, a recount every 20 ms
+    _ticker, written = start_stream(client, 120)
+    qtbot.waitUntil(lambda: written() == 120, timeout=10_000)
     qtbot.waitUntil(lambda: win.sidebar.item(titles.index("Stores")).text().endswith(f"{sum(client.store(n).count() for n in client.schema.resources):,}"), timeout=5000)
     gaps = [b - a for a, b in zip(calls, calls[1:])]
     assert 1 <= len(calls) <= 5, calls

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from .conftest import Backend
 from .live import LiveServer, ops, pull_op, query_op, write_op

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QListView, QTableView
 import atoma
 from atoma.qt import LiveQuery
 
-from .conftest import FAST
 
 
 class Signals:
