@@ -56,6 +56,22 @@ def pg_schema_dsn(pg_dsn: str) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Per-user settings (Qt's default ``QSettings()``, e.g. ``atoma-devtools``' layout) go to
+    a folder of this run: tests never read or write the developer's own (XDG, so Linux;
+    subprocesses inherit it)."""
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("user-config"))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = old
+
+
 @pytest.fixture
 def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """Where a test writes the screenshots it takes (``QWidget.grab()``) to be looked at.
