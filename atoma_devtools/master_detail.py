@@ -186,9 +186,8 @@ class RowModel(QAbstractTableModel):
         runs of removed rows, a layout change if the kept rows changed order (persistent
         indexes follow their rows), runs of inserted rows, then ``dataChanged`` for kept rows
         whose content changed. Duplicate keys cannot be matched: then a reset."""
-        new_pos = {k: i for i, k in enumerate(new_keys)}
-        old_set = set(old_keys)
-        if len(new_pos) != len(new_keys) or len(old_set) != len(old_keys):
+        new_set, old_set = set(new_keys), set(old_keys)
+        if len(new_set) != len(new_keys) or len(old_set) != len(old_keys):
             self.beginResetModel()
             self._rows = new
             self.endResetModel()
@@ -196,11 +195,11 @@ class RowModel(QAbstractTableModel):
         # 1. removals, bottom up, one signal per contiguous run
         i = len(self._rows)
         while i > 0:
-            if self._rows[i - 1].key in new_pos:
+            if self._rows[i - 1].key in new_set:
                 i -= 1
                 continue
             end = i
-            while i > 0 and self._rows[i - 1].key not in new_pos:
+            while i > 0 and self._rows[i - 1].key not in new_set:
                 i -= 1
             self.beginRemoveRows(QModelIndex(), i, end - 1)
             del self._rows[i:end]

@@ -9,8 +9,8 @@ app's thread did. Wall time is printed too, but it is dominated by WAL checkpoin
 for the disk, which the inspector does not cause: it never writes the database.
 
 1. Flat out (20 writes per tick, the timer firing whenever the loop is idle): the app's
-   write capacity, writes per CPU second, without and with the inspector. The acceptance
-   figure: an open inspector takes less than 10 % of it (median over the pairs).
+   write capacity, writes per CPU second, without and with the inspector. The target set
+   for it: an open inspector takes less than 10 % of it (median over the pairs).
 2. At a steady 1,000 writes/s (10 every 10 ms): what the inspector adds to the GUI thread,
    in ms of CPU per second and per write, against the app's own CPU time.
 

@@ -25,7 +25,6 @@ from the client's (both injected in tests).
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -142,8 +141,7 @@ class CachePanel(Panel):
 
     def _now_ms(self) -> int:
         # The client's clock (injectable), the one events' ``at_ms`` come from.
-        clock = getattr(self.client, "_now_ms", None)
-        return int(clock()) if callable(clock) else int(time.time() * 1000)
+        return int(self.client._now_ms())
 
     def on_events(self, events: list[Any], lost: int = 0) -> None:
         from atoma.remote_cache import CacheKey

@@ -129,8 +129,7 @@ class StoresPanel(Panel):
 
     def _on_resource(self) -> None:
         item = self.resources.currentItem()
-        if self._resource is not None and self.md.columns_fitted:
-            self._headers[self._resource] = self.md.header_state()
+        self._remember_header()
         self._resource = None if item is None else item.data(0, Qt.ItemDataRole.UserRole)
         self._set_fields_columns()
         if self._resource is not None:
@@ -242,10 +241,15 @@ class StoresPanel(Panel):
         self.first_btn.setEnabled(page_no > 1)
         self.next_btn.setEnabled(self._next is not None)
 
+    def _remember_header(self) -> None:
+        """Keep the shown resource's column widths, once fitted to rows (not leftovers)."""
+        if self._resource is not None and self.md.columns_fitted:
+            self._headers[self._resource] = self.md.header_state()
+
     def update_badge(self) -> None:
         # Only the totals (a covering scan of a live-rows index), not the per-resource
         # "unsynced" sums the full refresh reads: those scan every row.
-        for name in list(self._last_counts) or list(self.client.schema.resources):
+        for name in self.client.schema.resources:
             self._last_counts[name] = self.client.store(name).count()
 
     def badge(self) -> str:
@@ -254,13 +258,14 @@ class StoresPanel(Panel):
     def save_state(self) -> dict[str, Any]:
         base = super().save_state()
         base.get("md", {}).pop("header", None)  # widths are kept per resource below
+        self._remember_header()
         return {
             **base,
             "where": self.where.text(),
             "order": self.order.text(),
             "resource": self._resource,
             "splitter": splitter_state(self.splitter),
-            "headers": {**self._headers, **({self._resource: self.md.header_state()} if self._resource and self.md.columns_fitted else {})},
+            "headers": dict(self._headers),
         }
 
     def restore_state(self, state: dict[str, Any]) -> None:
